@@ -1,0 +1,1 @@
+"""deskbot adapters package."""

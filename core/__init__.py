@@ -1,0 +1,1 @@
+"""deskbot core package."""

@@ -1,0 +1,148 @@
+"""Cards: the ticket card, the satisfaction survey and ticket lists, built as Replies from the database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import bindparam
+from sqlmodel import Session, select
+
+from core.db.models import Ticket, TimelineEntry
+from core.i18n import status_name, t
+from core.records import RecentEntry, fresh_timeline, timeline_text
+from core.replies import Button, Field, Reply, TimelineItem
+from core.settings import Desk
+from core.sla.display import card_note
+
+TIMELINE_ON_CARD = 8
+
+
+def local(dt: datetime | None, desk: Desk, fmt: str = "%m-%d %H:%M") -> str:
+    if dt is None:
+        return "—"
+    return dt.astimezone(ZoneInfo(desk.calendar.timezone)).strftime(fmt)
+
+
+def ticket_buttons(ticket: Ticket, lang: str) -> tuple[Button, ...]:
+    ids = {"ticket": str(ticket.id)}
+    if ticket.status in ("new", "assigned"):
+        return (Button(label=t("btn.claim", lang), action_id="ticket.claim", value=ids, style="primary"),
+                Button(label=t("btn.resolve", lang), action_id="ticket.resolve", value=ids))
+    if ticket.status == "in_progress":
+        return (Button(label=t("btn.waiting", lang), action_id="ticket.waiting", value=ids),
+                Button(label=t("btn.resolve", lang), action_id="ticket.resolve", value=ids, style="primary"))
+    if ticket.status == "waiting":
+        return (Button(label=t("btn.resolve", lang), action_id="ticket.resolve", value=ids, style="primary"),)
+    return (Button(label=t("btn.reopen", lang), action_id="ticket.reopen", value=ids, style="danger"),
+            Button(label=t("btn.kb_capture", lang), action_id="kb.capture", value=ids))
+
+
+# timeline rows are only ever written with Core inserts (core.records), so a connection query sees them all
+_RECENT = (select(TimelineEntry.at, TimelineEntry.kind, TimelineEntry.text, TimelineEntry.data)  # type: ignore[call-overload]
+           .where(TimelineEntry.ticket_id == bindparam("b_ticket"))
+           .order_by(TimelineEntry.id.desc()).limit(TIMELINE_ON_CARD))  # type: ignore[union-attr]
+
+
+def recent_timeline(session: Session, ticket: Ticket) -> list[RecentEntry]:
+    """The newest entries first, at most TIMELINE_ON_CARD."""
+    fresh = fresh_timeline(session, ticket)
+    if fresh is not None:
+        return fresh[::-1][:TIMELINE_ON_CARD]
+    return [RecentEntry(at=at, kind=kind, text=text, data=data)
+            for at, kind, text, data in session.connection().execute(_RECENT, {"b_ticket": ticket.id})]
+
+
+def ticket_card(session: Session, ticket: Ticket, desk: Desk, lang: str,
+                entries: Sequence[TimelineEntry | RecentEntry] | None = None, *, now: datetime | None = None) -> Reply:
+    """The card for `ticket`; pass `entries` (newest first) when rendering several cards at once.
+
+    `now` is when the card is drawn (SLA time left counts from it); by default the ticket's last change."""
+    if entries is None:
+        entries = recent_timeline(session, ticket)
+    status = status_name(ticket.status, lang)
+    fields = [
+        Field(label=t("field.status", lang), value=status),
+        Field(label=t("field.priority", lang), value=ticket.priority),
+        Field(label=t("field.requester", lang), value=ticket.requester_name or ticket.requester),
+        Field(label=t("field.assignee", lang), value=ticket.assignee_name or ticket.assignee or t("nobody", lang)),
+    ]
+    if ticket.category:
+        fields.append(Field(label=t("field.category", lang), value=ticket.category))
+    if ticket.support_group:
+        fields.append(Field(label=t("field.group", lang), value=ticket.support_group))
+    drawn_at = now or ticket.updated_at
+    if ticket.respond_by and ticket.first_response_at is None and ticket.status not in ("resolved", "closed"):
+        fields.append(Field(label=t("field.respond_by", lang),
+                            value=_with_note(local(ticket.respond_by, desk), ticket, desk, "respond", drawn_at, lang)))
+    if ticket.resolve_by and ticket.status not in ("resolved", "closed"):
+        fields.append(Field(label=t("field.resolve_by", lang),
+                            value=_with_note(local(ticket.resolve_by, desk), ticket, desk, "resolve", drawn_at, lang)))
+    if ticket.rating:
+        fields.append(Field(label=t("field.rating", lang), value="★" * ticket.rating + f" {ticket.rating}/5"))
+    if ticket.suggestions:
+        titles = [s["title"] for s in json.loads(ticket.suggestions)]
+        if titles:
+            fields.append(Field(label=t("field.suggested", lang), value="; ".join(titles)))
+    body = ticket.description if ticket.description != ticket.subject else None
+    if ticket.resolution and ticket.status in ("resolved", "closed"):
+        body = f"{t('field.resolution', lang)}: {ticket.resolution}"
+    timeline = tuple(TimelineItem(at=local(e.at, desk), text=timeline_text(e, lang)) for e in reversed(entries))
+    title = f"{ticket.key} · {ticket.subject}"
+    return Reply(
+        fallback_text=f"{title} — {status}",
+        title=title,
+        body_md=_clip(body, 600) if body else None,
+        fields=tuple(fields),
+        timeline=timeline,
+        buttons=ticket_buttons(ticket, lang),
+        card_key=f"ticket:{ticket.id}",
+        lang=lang,
+        status=ticket.status,
+        priority=ticket.priority,
+    )
+
+
+def survey_card(ticket: Ticket, lang: str, resolver: str, *, answered: str | None = None) -> Reply:
+    ids = {"ticket": str(ticket.id)}
+    buttons: tuple[Button, ...] = ()
+    if answered is None:
+        buttons = (
+            Button(label=t("btn.fixed", lang), action_id="survey.fixed", value=ids, style="primary"),
+            Button(label=t("btn.not_fixed", lang), action_id="survey.reopen", value=ids, style="danger"),
+            *(Button(label=str(n), action_id="survey.rate", value={**ids, "rating": str(n)}) for n in range(1, 6)),
+        )
+    elif answered == "closed":
+        buttons = tuple(Button(label=str(n), action_id="survey.rate", value={**ids, "rating": str(n)})
+                        for n in range(1, 6))
+    title = t("survey.title", lang, key=ticket.key)
+    if answered in (None,):
+        body = t("survey.body", lang, who=resolver, key=ticket.key, text=ticket.resolution or "—")
+    elif answered == "closed":
+        body = t("survey.closed_rate", lang, key=ticket.key)
+    elif answered == "reopened":
+        body = t("ticket.reopened", lang, key=ticket.key, who=ticket.assignee_name or t("nobody", lang))
+    else:
+        body = t("survey.thanks", lang, key=ticket.key, rating=ticket.rating)
+    return Reply(fallback_text=f"{title}\n{body}", title=title, body_md=body, buttons=buttons,
+                 card_key=f"survey:{ticket.id}:{ticket.reopen_count}", lang=lang, status=ticket.status,
+                 priority=ticket.priority)
+
+
+def ticket_list(tickets: list[Ticket], lang: str, title_key: str) -> Reply:
+    if not tickets:
+        return Reply(fallback_text=t("list.empty", lang), lang=lang)
+    lines = [f"{tk.key} [{tk.priority}] {status_name(tk.status, lang)} — {tk.subject}" for tk in tickets]
+    title = t(title_key, lang)
+    return Reply(fallback_text=title + "\n" + "\n".join(lines), title=title, body_md="\n".join(lines), lang=lang)
+
+
+def _with_note(value: str, ticket: Ticket, desk: Desk, which: str, now: datetime, lang: str) -> str:
+    note = card_note(ticket, desk, which, now, lang)
+    return f"{value} · {note}" if note else value
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"

@@ -1,0 +1,1 @@
+"""Persistence: SQLModel tables, engines, unit of work, migrations."""

@@ -1,0 +1,37 @@
+"""Fixtures: a fake Feishu Open API on port 0, the adapter pointed at it, and an ASGI client for its routes."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.feishu import create_adapter
+from tests.adapters.feishu.helpers import APP_ID, APP_SECRET, config
+from tests.fakes.feishu import FakeFeishu
+from tests.fakes.routes import route_client, start_recording
+
+NOW = 1763802840.0  # the adapter's wall clock, so request timestamps are deterministic
+
+
+@pytest.fixture
+def fake():
+    feishu = FakeFeishu(app_id=APP_ID, app_secret=APP_SECRET).start()
+    yield feishu
+    feishu.stop()
+
+
+@pytest.fixture
+async def adapter(fake):
+    a = create_adapter(config(domain=fake.url), wall_clock=lambda: NOW)
+    yield a
+    await a.stop()
+
+
+@pytest.fixture
+async def sink(adapter):
+    return await start_recording(adapter)
+
+
+@pytest.fixture
+async def http(adapter, sink):
+    async with route_client(adapter) as client:
+        yield client

@@ -1,0 +1,1 @@
+"""End-to-end tests: the real app, core and database, driven from outside (browsers, HTTP, CLI)."""
