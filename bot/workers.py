@@ -7,6 +7,7 @@ import inspect
 import logging
 import os
 import socket
+import threading
 from collections import defaultdict, deque
 
 from adapters.base import Adapter
@@ -85,11 +86,17 @@ class Deliverer:
                       if "idempotency_key" in inspect.signature(a.send).parameters}
         self.stopping = False
         self._inflight: set[asyncio.Task[None]] = set()
+        # a claim still running in its thread when the runtime stops must not take rows after they were
+        # handed back: claims and the final hand-back take this lock, and nothing is claimed after it
+        self._claims_lock = threading.Lock()
+        self._handed_back = False
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         while not self.stopping:
             claimed, next_in = await asyncio.to_thread(self._claim, loop.time())
+            if self.stopping:  # drain hands these rows back; sending them now could send them twice
+                break
             for item in claimed:
                 task = asyncio.create_task(self._send(item))
                 self._inflight.add(task)
@@ -104,6 +111,12 @@ class Deliverer:
                 pass
 
     def _claim(self, mono_now: float) -> tuple[list[outbox.Claimed], float | None]:
+        with self._claims_lock:
+            if self._handed_back:
+                return [], None
+            return self._claim_due(mono_now)
+
+    def _claim_due(self, mono_now: float) -> tuple[list[outbox.Claimed], float | None]:
         now = self.clock.now()
         claimed: list[outbox.Claimed] = []
         next_in: float | None = None
@@ -163,5 +176,7 @@ class Deliverer:
         await asyncio.to_thread(self._release)
 
     def _release(self) -> None:
-        with self.uow.begin() as session:
-            outbox.release_owned(session, self.owner)
+        with self._claims_lock:
+            self._handed_back = True
+            with self.uow.begin() as session:
+                outbox.release_owned(session, self.owner)

@@ -29,6 +29,8 @@ from core.events import (
 from core.help import help_text
 from core.i18n import detect_lang, norm_lang, t
 from core.intents import (
+    ROLE_ACTIONS,
+    STATUS_WORDS,
     Command,
     Greeting,
     Report,
@@ -44,13 +46,6 @@ from core.settings import PRIORITIES, Desk
 
 log = logging.getLogger(__name__)
 
-STATUS_WORDS = {
-    "new": "new", "新建": "new", "assigned": "assigned", "已指派": "assigned", "in_progress": "in_progress",
-    "progress": "in_progress", "inprogress": "in_progress", "working": "in_progress", "处理中": "in_progress",
-    "waiting": "waiting", "wait": "waiting", "pending": "waiting", "等待": "waiting", "等待用户": "waiting",
-    "resolved": "resolved", "resolve": "resolved", "已解决": "resolved", "解决": "resolved",
-    "closed": "closed", "close": "closed", "关闭": "closed", "已关闭": "closed",
-}
 LINK_WORDS = {"duplicate": "duplicate_of", "dup": "duplicate_of", "duplicate_of": "duplicate_of", "重复": "duplicate_of",
               "related": "related_to", "related_to": "related_to", "相关": "related_to"}
 _SLACK_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|([^>]*))?>$")
@@ -591,11 +586,12 @@ def _list(turn: Turn, verb: str, args: list[str]) -> None:
 def _role(turn: Turn, args: list[str]) -> None:
     ctx, user = turn.ctx, turn.event.user
     require(ctx.session, turn.desk, user.identity, "admin", "admin")
-    if len(args) != 3 or args[0].lower() not in ("grant", "revoke") or args[2].lower() not in (
+    action = ROLE_ACTIONS.get(args[0].lower()) if args else None
+    if len(args) != 3 or action is None or args[2].lower() not in (
             "technician", "lead", "admin") or ":" not in args[1]:
         turn.say(t("role.bad", turn.lang), private=True)
         return
-    granted = args[0].lower() == "grant"
+    granted = action == "grant"
     role = args[2].lower()
     grant = ctx.session.exec(select(RoleGrant).where(RoleGrant.desk == turn.desk.name,
                                                      RoleGrant.identity == args[1], RoleGrant.role == role)).first()

@@ -28,6 +28,9 @@ VERBS: dict[str, tuple[str, ...]] = {
     "report": ("report", "报表", "报告"),
 }
 _BY_WORD = {w.lower(): verb for verb, words in VERBS.items() for w in words}
+# longest first, so "我的工单" wins over "我的"
+_CHINESE_WORDS = sorted(((w, v) for w, v in _BY_WORD.items() if re.match(r"[\u4e00-\u9fff]", w)),
+                        key=lambda wv: -len(wv[0]))
 # bare English verbs are commands only when followed by a ticket id (or alone for these)
 _BARE_ALONE = {"help", "mine", "list"}
 
@@ -121,8 +124,53 @@ def is_greeting(text: str) -> Greeting | None:
     return None
 
 
+# words that may follow a verb which takes no ticket id: "列表 等待", "帮助 认领", "报表 sla 30"
+STATUS_WORDS = {
+    "new": "new", "新建": "new", "assigned": "assigned", "已指派": "assigned", "in_progress": "in_progress",
+    "progress": "in_progress", "inprogress": "in_progress", "working": "in_progress", "处理中": "in_progress",
+    "waiting": "waiting", "wait": "waiting", "pending": "waiting", "等待": "waiting", "等待用户": "waiting",
+    "resolved": "resolved", "resolve": "resolved", "已解决": "resolved", "解决": "resolved",
+    "closed": "closed", "close": "closed", "关闭": "closed", "已关闭": "closed",
+}
+ROLE_ACTIONS = {"grant": "grant", "授予": "grant", "添加": "grant", "revoke": "revoke", "撤销": "revoke",
+                "移除": "revoke"}
+_SUBJECTS: dict[str, set[str]] = {
+    "help": set(_BY_WORD),
+    "list": set(STATUS_WORDS),
+    "mine": set(STATUS_WORDS),
+    "role": set(ROLE_ACTIONS),
+    "kb": {"publish", "发布"},
+    "report": {"sla", "时效"},
+}
+_TRAILING = "?？!！。.~～"
+
+
+def _takes(verb: str, rest: str) -> bool:
+    """Whether `rest` reads as the arguments of `verb` (a ticket id, or a word that verb expects)."""
+    if not rest:
+        return True
+    if TICKET_REF.match(rest) or rest.split()[0].isdigit():
+        return True
+    return rest.split()[0].lower() in _SUBJECTS.get(verb, set())
+
+
+def _chinese_command(stripped: str) -> Command | None:
+    """Chinese verbs need no slash; they may be glued to the id ("认领IT-12"). A verb alone gets its usage."""
+    for word, verb in _CHINESE_WORDS:
+        if not stripped.startswith(word):
+            continue
+        rest = stripped[len(word):].strip()
+        glued = stripped[len(word):len(word) + 1] not in ("", " ", "\t", "\u3000")
+        if glued and not TICKET_REF.match(rest):
+            continue  # "新建文件夹报错" is a problem report, "认领IT-12" is a command
+        if verb == "new" or _takes(verb, rest):
+            return Command(verb, tuple(rest.split()), word)
+        return None
+    return None
+
+
 def split_command(text: str, command_names: set[str]) -> Command | None:
-    """`/ticket claim IT-12`, `认领 IT-12`, `claim IT-12`, `我的工单` → Command; else None."""
+    """`/ticket claim IT-12`, `认领 IT-12`, `claim IT-12`, `我的工单`, `列表 等待` → Command; else None."""
     stripped = _MENTION.sub(" ", text).strip() if text.lstrip().startswith("@") else text.strip()
     if not stripped:
         return None
@@ -140,26 +188,22 @@ def split_command(text: str, command_names: set[str]) -> Command | None:
         if verb:  # "/claim IT-12"
             return Command(verb, tuple(tokens[1:]), name)
         return None
-    # Chinese verbs may be glued to the id: "认领IT-12"
-    for word, verb in sorted(_BY_WORD.items(), key=lambda kv: -len(kv[0])):
-        if re.match(r"[\u4e00-\u9fff]", word) and stripped.startswith(word):
-            rest = stripped[len(word):].strip()
-            glued = stripped[len(word):len(word) + 1] not in ("", " ", "\t", "\u3000")
-            if glued and not TICKET_REF.match(rest):
-                continue  # "新建文件夹报错" is a problem report, "认领IT-12" is a command
-            if verb in ("new",) or not rest or TICKET_REF.match(rest) or rest.split()[0].isdigit():
-                if verb in ("mine", "list", "help") and rest and not TICKET_REF.match(rest):
-                    continue
-                if not rest and verb not in ("mine", "list", "help", "new", "report"):
-                    continue
-                return Command(verb, tuple(rest.split()), word)
-            return None
+    bare = stripped.rstrip(_TRAILING).strip() or stripped
+    if re.match(r"[\u4e00-\u9fff]", bare):
+        return _chinese_command(bare)
+    tokens = bare.split()
+    first = tokens[0]
     verb = _BY_WORD.get(first.lower())
-    # bare English words are commands only with a written ticket id: "claim IT-3", not "my 2 monitors"
-    written_ref = len(tokens) > 1 and bool(TICKET_REF.fullmatch(tokens[1].rstrip("?？,，.。:：")))
-    if verb and (verb in _BARE_ALONE and len(tokens) == 1 or written_ref):
+    if not verb:
+        return None
+    # bare English words are commands only with a written ticket id: "claim IT-3", not "my 2 monitors";
+    # "help", "list" and "mine" also alone or with the word they expect ("help claim", "list waiting")
+    written_ref = len(tokens) > 1 and bool(TICKET_REF.fullmatch(tokens[1].rstrip(_TRAILING + ",，:：")))
+    if written_ref:
         if verb == "status" and len(tokens) == 2:
             return None  # "status IT-12" is a question
+        return Command(verb, tuple(tokens[1:]), first)
+    if verb in _BARE_ALONE and (len(tokens) == 1 or len(tokens) == 2 and _takes(verb, tokens[1])):
         return Command(verb, tuple(tokens[1:]), first)
     return None
 

@@ -330,7 +330,8 @@ def set_status(ctx: Context, ticket: Ticket, actor: UserRef, status: str, note: 
     if status == "waiting":
         tell_requester(ctx, ticket, t("ticket.waiting_note", ticket.lang, who=name_of(actor), key=ticket.key,
                                       text=note or "…"), mention=True)
-    return t("ticket.status_set", _reader(ctx, desk), key=ticket.key, status=status_name(status, desk.default_lang))
+    lang = _reader(ctx, desk)
+    return t("ticket.status_set", lang, key=ticket.key, status=status_name(status, lang))
 
 
 def comment(ctx: Context, ticket: Ticket, actor: UserRef, text: str, *, origin: ConversationRef | None) -> str:

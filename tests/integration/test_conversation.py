@@ -270,3 +270,27 @@ def test_chinese_desk_answers_in_chinese_by_default(engine: Engine) -> None:
     assert texts(out) == ["不客气！"]
     out = h.say(h.user("alice"), "VPN down")
     assert h.ticket("IT-1").lang == "en"
+
+
+def test_chinese_commands_without_a_slash_never_open_tickets(h: DeskHarness, engine: Engine) -> None:
+    alice, wang = h.user("alice"), h.user("wang")
+    h.say(alice, "VPN 连不上了", direct=True)
+    h.command(wang, "claim IT-1")
+    h.command(wang, "status IT-1 waiting 请发一下截图")
+    listed = private_texts(h.say(wang, "列表 等待", direct=True))
+    assert len(listed) == 1 and "IT-1" in listed[0]
+    usage = private_texts(h.say(wang, "认领", direct=True))
+    assert len(usage) == 1 and "认领 IT-12" in usage[0]
+    explained = private_texts(h.say(alice, "帮助 重开", direct=True))
+    assert len(explained) == 1 and "重开 IT-12" in explained[0]
+    mine = private_texts(h.say(alice, "我的工单？", direct=True))
+    assert len(mine) == 1 and "IT-1" in mine[0]
+    assert count(engine, "tickets") == 1
+
+
+def test_a_status_change_is_confirmed_in_the_writers_language(h: DeskHarness) -> None:
+    alice, wang = h.user("alice"), h.user("wang")
+    h.say(alice, "VPN is down")
+    h.command(wang, "claim IT-1")
+    confirmed = private_texts(h.command(wang, "状态 IT-1 等待"))
+    assert confirmed and "等待" in confirmed[-1] and "Waiting" not in confirmed[-1]

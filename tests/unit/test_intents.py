@@ -80,6 +80,18 @@ def test_find_ref_in_text_respects_known_prefixes() -> None:
     ("list", "list", ()),
     ("/ticket", "help", ()),
     ("@DeskBot claim IT-4", "claim", ("IT-4",)),
+    ("列表 等待", "list", ("等待",)),
+    ("list waiting", "list", ("waiting",)),
+    ("我的工单 已解决", "mine", ("已解决",)),
+    ("我的工单？", "mine", ()),
+    ("帮助 认领", "help", ("认领",)),
+    ("help claim", "help", ("claim",)),
+    ("角色 授予 webchat:li-lei technician", "role", ("授予", "webchat:li-lei", "technician")),
+    ("知识 publish kb-it-12", "kb", ("publish", "kb-it-12")),
+    ("知识 IT-12", "kb", ("IT-12",)),
+    ("报表 sla 30", "report", ("sla", "30")),
+    ("报表", "report", ()),
+    ("时效 IT-12", "sla", ("IT-12",)),
 ])
 def test_commands(text: str, verb: str, args: tuple[str, ...]) -> None:
     command = cmd(text)
@@ -99,6 +111,18 @@ def test_unknown_and_malformed_commands() -> None:
     assert unknown.verb == "" and unknown.word == "frobnicate"
     missing = cmd("/ticket claim")
     assert missing.verb == "claim" and missing.args == ()
+
+
+@pytest.mark.parametrize("word, verb", [("认领", "claim"), ("解决", "resolve"), ("重开", "reopen"), ("指派", "assign"),
+                                        ("报修", "new")])
+def test_a_chinese_verb_alone_is_a_malformed_command(word: str, verb: str) -> None:
+    assert cmd(word) == Command(verb, (), word)  # dispatch answers with that command's usage
+
+
+@pytest.mark.parametrize("text", ["列表里的文件打不开", "我的 电脑蓝屏了", "关闭 弹窗一直出现怎么办", "帮助 我看看打印机",
+                                  "list of printers is empty", "help me please"])
+def test_verbs_followed_by_a_problem_are_reports(text: str) -> None:
+    assert isinstance(classify(text, NAMES), Report), text
 
 
 def test_help_text_per_verb_and_overall() -> None:
