@@ -26,7 +26,9 @@ lint: $(BIN)/deskbot
 bench: $(BIN)/deskbot
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/sla.py
-	$(BIN)/python bench/kb_quality.py knowledge/starter ../shared/kb-sample/queries-dev.jsonl
+	$(BIN)/python bench/kb_quality.py ../shared/kb-sample ../shared/kb-sample/queries-dev.jsonl
+	$(BIN)/python bench/kb_quality.py knowledge/starter bench/data/starter-queries.jsonl
+	$(BIN)/python bench/kb_quality.py knowledge/starter bench/data/starter-queries-holdout.jsonl
 	$(BIN)/python bench/kb_speed.py
 
 clean:
