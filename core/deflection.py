@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import timedelta
 
 from sqlalchemy import update
 from sqlmodel import select
@@ -50,6 +51,25 @@ def offer(ctx: Context, *, desk: Desk, requester: UserRef, conversation: Convers
                  Button(label=t("btn.kb_need_help", lang), action_id="kb.need_help", value=ids)),
         card_key=f"deflect:{row.id}", lang=lang)))
     return row
+
+
+# words under a suggestion card count as an answer to it for this long
+ANSWER_WINDOW = timedelta(hours=24)
+
+
+def pending_for(ctx: Context, requester: UserRef, conversation: ConversationRef, *,
+                thread_id: str | None) -> Deflection | None:
+    """The asker's newest undecided suggestions in this chat (under this message, when a thread is given)."""
+    rows = ctx.session.exec(select(Deflection).where(
+        Deflection.requester == requester.identity, Deflection.status == "pending",
+        Deflection.created_at >= ctx.now - ANSWER_WINDOW).order_by(Deflection.id.desc()).limit(5)).all()  # type: ignore[union-attr]
+    for row in rows:
+        where = ConversationRef.from_json(json.loads(row.conversation))
+        if (where.platform, where.chat_id) != (conversation.platform, conversation.chat_id):
+            continue
+        if thread_id is None or thread_id in (row.message_id, where.thread_id):
+            return row
+    return None
 
 
 def decide(ctx: Context, deflection_id: str | None, actor: UserRef, solved: bool) -> tuple[Deflection, bool]:

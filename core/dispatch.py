@@ -37,6 +37,8 @@ from core.intents import (
     StatusQuestion,
     classify,
     find_ticket_ref,
+    is_helped,
+    is_not_helped,
     parse_ticket_ref,
 )
 from core.masking import mask_secrets
@@ -178,6 +180,8 @@ def _on_message(turn: Turn, event: MessageReceived) -> None:
         if ticket.status == "resolved" and event.user.identity == ticket.requester:
             turn.say(t("ticket.resolved_hint", turn.lang, key=ticket.key))
         return
+    if _answers_suggestions(turn, event, text, intent):
+        return
     if event.is_thread_reply and not event.mentions_bot:
         return  # chatter in a thread that is not a ticket's
     if not addressed:
@@ -207,6 +211,28 @@ def _on_message(turn: Turn, event: MessageReceived) -> None:
         turn.say(t("greeting", turn.lang, who=event.user.display_name or ""))
         return
     _intake(turn, event, text, note)
+
+
+def _answers_suggestions(turn: Turn, event: MessageReceived, text: str, intent: object) -> bool:
+    """Words instead of a button under knowledge suggestions: "that fixed it" means solved; in the card's
+    thread anything else, and in a chat without threads a clear "that did not help", opens the ticket."""
+    if isinstance(intent, StatusQuestion) or not text.strip():
+        return False
+    solved = is_helped(text)
+    conv = event.conversation
+    if event.is_thread_reply:
+        thread_id = conv.thread_id
+    elif conv.is_direct and (solved or is_not_helped(text)):
+        thread_id = None
+    else:
+        return False
+    if isinstance(intent, Greeting) and not solved:
+        return False
+    row = deflection.pending_for(turn.ctx, event.user, conv, thread_id=thread_id)
+    if row is None:
+        return False
+    _decide_deflection(turn, str(row.id), solved=solved, follow_up="" if solved else text)
+    return True
 
 
 def _quoted_ticket(turn: Turn, quoted: str) -> tuple[Ticket, str] | None:
@@ -399,7 +425,7 @@ def _refresh_clicked_card(turn: Turn) -> None:
         tickets.refresh_cards(turn.ctx, ticket)
 
 
-def _decide_deflection(turn: Turn, deflection_id: str | None, solved: bool) -> None:
+def _decide_deflection(turn: Turn, deflection_id: str | None, solved: bool, follow_up: str = "") -> None:
     ctx = turn.ctx
     row, won = deflection.decide(ctx, deflection_id, turn.event.user, solved)
     conv = ConversationRef.from_json(json.loads(row.conversation))
@@ -415,7 +441,8 @@ def _decide_deflection(turn: Turn, deflection_id: str | None, solved: bool) -> N
     turn.lang = row.lang
     ticket = _open_from_text(turn, UserRef(platform=user.platform, user_id=user.user_id,
                                            display_name=row.requester_name or user.display_name),
-                             row.text, conv, row.message_id, deflection.suggestions_of(row))
+                             "\n\n".join(filter(None, (row.text, follow_up))), conv, row.message_id,
+                             deflection.suggestions_of(row))
     ctx.session.execute(Deflection.__table__.update().where(Deflection.id == row.id).values(ticket_id=ticket.id))  # type: ignore[attr-defined]
     ctx.send(Outgoing(to=conv, reply=deflection.closed_card(row, "ticket.created", key=ticket.key)))
 

@@ -109,6 +109,33 @@ _PUNCT = re.compile(r"[\s!！?？。.,，~～…:：;；]+")
 _EMOJI = re.compile("[\U0001F300-\U0001FAFF\u2600-\u27BF]")
 
 
+# "that did not help": an answer to knowledge suggestions that asks for a person
+_NOT_HELPED = [
+    re.compile(r"(?i)\b(did ?n[o']?t|does ?n[o']?t|do ?n[o']?t|not|no|never)\b.{0,20}\b(help|helped|helpful|work|works|"
+               r"working|worked|fix|fixed|solve|solved|luck)\b|\bstill (need|broken|not|doesn|does not|can|fail)|"
+               r"\bnope\b|\b(need|want|talk to) (a|an)? ?(human|person|technician|engineer|someone)\b|"
+               r"\btried (that|it|this|them|all)\b"),
+    re.compile(r"没用|没有用|不行|没解决|没有解决|不管用|不好使|无效|没效果|转人工|找人工|人工|还是.{0,8}(不|没)|试过了|都试了"),
+]
+
+
+_HELPED = re.compile(r"(?i)\b(fixed|solved|sorted|resolved|works now|working now|worked|that did it|did the trick)\b|"
+                     r"解决了|好了|可以了|搞定|成功了|有用|管用")
+
+
+def is_helped(text: str) -> bool:
+    """A short answer saying a suggested article solved it ("thanks, that fixed it", "可以了 谢谢")."""
+    plain = _MENTION.sub(" ", text).strip()
+    return 0 < len(plain) <= 60 and not is_not_helped(plain) and (
+        bool(_HELPED.search(plain)) or (is_greeting(plain) or Greeting(False)).thanks)
+
+
+def is_not_helped(text: str) -> bool:
+    """A short answer saying the suggested articles did not solve it ("still not working", "试过了还是不行")."""
+    plain = _MENTION.sub(" ", text).strip()
+    return 0 < len(plain) <= 60 and any(p.search(plain) for p in _NOT_HELPED)
+
+
 def _plain(text: str) -> str:
     text = _MENTION.sub(" ", text)
     return _PUNCT.sub(" ", text).strip().lower()

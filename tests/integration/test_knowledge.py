@@ -91,3 +91,44 @@ def test_knowledge_off_never_asks(engine: Engine, mode: str) -> None:
     h, knowledge = harness(engine, mode)
     h.say(h.user("alice"), "VPN will not connect")
     assert knowledge.asked == [] and count(engine, "tickets") == 1
+
+
+def test_an_answer_in_words_under_the_suggestions_opens_the_ticket(engine: Engine) -> None:
+    h, _ = harness(engine)
+    alice, bob = h.user("alice"), h.user("bob")
+    h.say(alice, "VPN will not connect")
+    # someone else chatting under the card decides nothing
+    assert h.say(bob, "same here?", thread="m1", mention=False) == []
+    out = h.say(alice, "试过了还是不行，报错 809", thread="m1", mention=False)
+    ticket = h.ticket("IT-1")
+    assert ticket.subject == "VPN will not connect"
+    assert ticket.description == "VPN will not connect\n\n试过了还是不行，报错 809"
+    assert any("IT-1" in t for t in texts(out))
+    assert count(engine, "deflections", "status = 'escalated' AND ticket_id = :id", id=ticket.id) == 1
+    assert count(engine, "article_feedback", "kind = 'not_helpful'") == 2
+
+
+def test_thanks_under_the_suggestions_counts_as_solved(engine: Engine) -> None:
+    h, _ = harness(engine)
+    alice = h.user("alice")
+    h.say(alice, "VPN will not connect")
+    out = h.say(alice, "thanks, that fixed it", thread="m1", mention=False)
+    assert texts(out) == ["These articles may help\nGreat, glad that helped! No ticket needed."]
+    assert count(engine, "tickets") == 0 and deflected(h) == 1
+
+
+def test_in_a_direct_chat_only_a_clear_answer_decides_the_suggestions(engine: Engine) -> None:
+    h, _ = harness(engine)
+    alice = h.user("alice")
+    h.say(alice, "VPN will not connect", direct=True)
+    h.say(alice, "my monitor flickers too", direct=True)  # a new question, not an answer
+    assert count(engine, "tickets") == 1 and count(engine, "deflections", "status = 'pending'") == 1
+    h.say(alice, "没用", direct=True)
+    assert count(engine, "tickets") == 2
+    assert h.ticket("IT-2").description == "VPN will not connect\n\n没用"
+    # a day later the old question is no longer waiting for an answer
+    h.say(alice, "VPN is down again", direct=True)
+    h.clock.advance(hours=25)
+    h.say(alice, "still not working", direct=True)  # a report of its own, not an answer to that question
+    assert count(engine, "deflections", "status = 'pending'") == 1
+    assert h.ticket("IT-3").description == "still not working"

@@ -15,6 +15,8 @@ from core.intents import (
     TicketRef,
     classify,
     find_ticket_ref,
+    is_helped,
+    is_not_helped,
     parse_ticket_ref,
 )
 
@@ -184,3 +186,19 @@ def test_glued_new_verb_keeps_the_whole_problem() -> None:
     intent = classify("新建文件夹报错", NAMES)
     text = " ".join(intent.args) if isinstance(intent, Command) else getattr(intent, "text", "")
     assert "新建文件夹" in text
+
+
+@pytest.mark.parametrize("text", ["still not working", "didn't help", "that does not work for me", "tried that already",
+                                  "no luck", "I need a human", "没用", "试过了还是不行", "还是连不上", "转人工"])
+def test_answers_that_the_suggestions_did_not_help(text: str) -> None:
+    assert is_not_helped(text) and not is_helped(text)
+
+
+@pytest.mark.parametrize("text", ["thanks, that fixed it", "works now", "解决了 谢谢", "可以了", "thanks!", "搞定了"])
+def test_answers_that_a_suggestion_helped(text: str) -> None:
+    assert is_helped(text) and not is_not_helped(text)
+
+
+@pytest.mark.parametrize("text", ["my printer is also broken", "打印机也坏了", ""])
+def test_other_messages_are_neither(text: str) -> None:
+    assert not is_helped(text) and not is_not_helped(text)
