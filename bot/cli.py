@@ -141,9 +141,13 @@ def tickets_show(ctx: click.Context, key: str, as_json: bool) -> None:
     from sqlmodel import select
 
     from core.db.models import Ticket, TimelineEntry
+    from core.intents import parse_ticket_ref
 
-    with open_uow(ctx).begin() as session:
-        ticket = session.exec(select(Ticket).where(Ticket.key == key.upper())).first()
+    cfg = load(ctx)
+    ref = parse_ticket_ref(key)  # IT-12, 12 or #12 (a bare number is on the first desk)
+    wanted = f"{ref.prefix or cfg.desks[0].prefix}-{ref.number}" if ref else key.upper()
+    with open_uow(ctx, cfg).begin() as session:
+        ticket = session.exec(select(Ticket).where(Ticket.key == wanted)).first()
         if ticket is None:
             click.echo(f"ticket {key} not found", err=True)
             ctx.exit(1)

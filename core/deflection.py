@@ -27,7 +27,10 @@ def record_feedback(ctx: Context, article_ids: Sequence[str], kind: str, *, iden
 
 
 def suggestion_lines(suggestions: Sequence[Suggestion]) -> str:
-    return "\n".join(f"• {s.title} ({s.article_id})" + (f"\n  {s.summary}" if s.summary else "") for s in suggestions)
+    def indented(summary: str) -> str:
+        return "".join(f"\n  {line}" for line in summary.splitlines())
+
+    return "\n".join(f"• {s.title} ({s.article_id})" + indented(s.summary) for s in suggestions)
 
 
 def offer(ctx: Context, *, desk: Desk, requester: UserRef, conversation: ConversationRef, message_id: str | None,

@@ -38,12 +38,24 @@ class Article:
 
     @property
     def summary(self) -> str:
-        """The first prose line of the body, short enough for a suggestion card."""
+        """What a suggestion card shows: the first steps of the fix (up to three numbered lines), else the
+        first prose line of the body."""
+        steps = [m.group(1).strip() for m in _STEP_RE.finditer(self.body)][:SUMMARY_STEPS]
+        if steps:
+            return "\n".join(f"{n}. {_clip(step, 120)}" for n, step in enumerate(steps, start=1))
         for line in self.body.splitlines():
             text = line.strip().lstrip("#>-*0123456789. ").strip()
             if text and not line.lstrip().startswith("#"):
-                return text if len(text) <= 140 else text[:139].rstrip() + "…"
+                return _clip(text, 140)
         return ""
+
+
+SUMMARY_STEPS = 3
+_STEP_RE = re.compile(r"^\s*\d{1,2}[.)、]\s+(\S.*)$", re.MULTILINE)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def content_checksum(article: Article) -> str:

@@ -136,6 +136,9 @@ def test_tickets_show(runner: CliRunner, config_path: Path, seeded: DeskHarness)
     assert [e["kind"] for e in data["timeline"]] == ["opened", "claimed"]
     plain = invoke(runner, "--config", str(config_path), "tickets", "show", "IT-2").output  # type: ignore[attr-defined]
     assert "Printer is jammed" in plain and "Claimed by Wang" in plain
+    for short in ("2", "#2"):
+        same = invoke(runner, "--config", str(config_path), "tickets", "show", short, "--json")
+        assert json.loads(same.output)["key"] == "IT-2", short  # type: ignore[attr-defined]
     missing = invoke(runner, "--config", str(config_path), "tickets", "show", "IT-9")
     assert missing.exit_code == 1 and "ticket IT-9 not found" in missing.stderr  # type: ignore[attr-defined]
 

@@ -41,6 +41,12 @@ def test_parse_reads_every_field() -> None:
     assert len(article.checksum) == 64
 
 
+def test_summary_is_the_first_steps_of_the_fix() -> None:
+    article = parse_article(VALID + "\n## Steps to resolve\n1. Restart the client.\n2. Sign in again.\n"
+                            "3. Switch to another gateway.\n4. Call the service desk.\n")
+    assert article.summary == "1. Restart the client.\n2. Sign in again.\n3. Switch to another gateway."
+
+
 def test_checksum_follows_content_not_layout() -> None:
     article = parse_article(VALID)
     relaid = VALID.replace(

@@ -237,6 +237,7 @@ async def test_quote_reply_to_the_reporting_message_is_a_comment(carded):
     await carded.say("还是不行", extra={"text": {"content": " 还是不行", **quoted}})
     assert [t.key for t in carded.desk.tickets()] == ["IT-1"]
     assert carded.desk.timeline("IT-1")[-1] == "relay"
+    assert carded.desk.timeline("IT-1")[-1] == "relay"
 
 
 async def test_quote_reply_to_the_ticket_card_is_a_comment(carded):
@@ -245,6 +246,7 @@ async def test_quote_reply_to_the_ticket_card_is_a_comment(carded):
                                                   "content": {"text": "IT-1 · VPN 连不上了"}}}
     await carded.say("还是不行", extra={"text": {"content": " 还是不行", **quoted}})
     assert [t.key for t in carded.desk.tickets()] == ["IT-1"]
+    assert carded.desk.timeline("IT-1")[-1] == "relay"
 
 
 async def test_runtime_stop_returns_promptly_and_closes_the_gateway(db_url, fake):
