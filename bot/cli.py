@@ -85,6 +85,13 @@ def run(ctx: click.Context, host: str | None, port: int | None) -> None:
         cfg.server.host = host
     if port:
         cfg.server.port = port
+    from bot.config import semantic_problems
+
+    problems = semantic_problems(cfg)  # the flags above may make the file's settings invalid
+    if problems:
+        for problem in problems:
+            click.echo(f"config: {problem}", err=True)
+        ctx.exit(2)
     _setup_logging(cfg.logging.level)
     container = prepare(cfg)
     app = create_app(container)

@@ -73,6 +73,16 @@ def test_check_config_ok(runner: CliRunner, config_path: Path) -> None:
     assert result.output.strip() == f"{config_path}: OK — desks IT; platforms none; database sqlite"  # type: ignore[attr-defined]
 
 
+def test_run_refuses_a_public_web_chat_without_a_token(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "webchat.toml"
+    path.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "desk.db"}"\n[webchat]\nenabled = true\n',
+                    encoding="utf-8")
+    result = invoke(runner, "--config", str(path), "run", "--host", "0.0.0.0")
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    assert "webchat.access_token is required" in result.stderr  # type: ignore[attr-defined]
+    assert not (tmp_path / "desk.db").exists()
+
+
 def test_check_config_finds_the_file_from_the_environment(runner: CliRunner, config_path: Path) -> None:
     result = invoke(runner, "check-config", env={"DESKBOT_CONFIG": str(config_path)})
     assert result.exit_code == 0 and str(config_path) in result.output  # type: ignore[attr-defined]
