@@ -20,6 +20,20 @@ def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
+def _knowledge_uow(ctx: click.Context, cfg: Any) -> Any:
+    """The knowledge base as `deskbot run` sees it: an empty one gets the starter articles first."""
+    from core.clock import SystemClock
+    from knowledge import STARTER_DIR
+    from knowledge.store import article_count, import_dir
+
+    uow = open_uow(ctx, cfg)
+    if cfg.knowledge.starter:
+        with uow.begin() as session:
+            if article_count(session) == 0:
+                import_dir(session, STARTER_DIR, now=SystemClock().now(), author="import")
+    return uow
+
+
 @click.group("kb")
 def kb() -> None:
     """Knowledge base: import articles, search them, see what helps."""
@@ -77,7 +91,7 @@ def kb_list(ctx: click.Context, status: str, lang: str | None, as_json: bool) ->
     from knowledge.store import list_rows
 
     cfg = load(ctx)
-    with open_uow(ctx, cfg).begin() as session:
+    with _knowledge_uow(ctx, cfg).begin() as session:
         rows = list_rows(session, status=None if status == "all" else status, lang=lang)
         items = [{"id": r.id, "status": r.status, "lang": r.lang, "category": r.category or "", "title": r.title,
                   "updated_at": r.updated_at.isoformat()} for r in rows]
@@ -99,7 +113,7 @@ def kb_show(ctx: click.Context, article_id: str, as_json: bool) -> None:
     from knowledge.store import article_from_row, get_row
 
     cfg = load(ctx)
-    with open_uow(ctx, cfg).begin() as session:
+    with _knowledge_uow(ctx, cfg).begin() as session:
         row = get_row(session, article_id)
         if row is None:
             click.echo(f"article {article_id} not found", err=True)
@@ -137,7 +151,7 @@ def kb_stats(ctx: click.Context, include_unused: bool, as_json: bool) -> None:
     from knowledge.stats import gather
 
     cfg = load(ctx)
-    with open_uow(ctx, cfg).begin() as session:
+    with _knowledge_uow(ctx, cfg).begin() as session:
         stats = gather(session, include_unused=include_unused)
     if as_json:
         click.echo(json.dumps(stats.to_json(), ensure_ascii=False, indent=2))
@@ -170,7 +184,7 @@ def kb_search(ctx: click.Context, query: str | None, limit: int, as_json: bool) 
     from knowledge.suggest import StoredKnowledge
 
     cfg = load(ctx)
-    knowledge = StoredKnowledge(uow=open_uow(ctx, cfg), threshold=cfg.knowledge.threshold)
+    knowledge = StoredKnowledge(uow=_knowledge_uow(ctx, cfg), threshold=cfg.knowledge.threshold)
     knowledge.load()
     if query is None:
         for line in sys.stdin:

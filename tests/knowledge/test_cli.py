@@ -159,3 +159,16 @@ def test_stats_counts_feedback_and_deflections(kb, imported: Path, engine: Engin
     blue = next(a for a in data["articles"] if a["id"] == "blue-screen")
     assert (blue["shown"], blue["helpful"], blue["not_helpful"], blue["helpful_rate"]) == (2, 1, 1, 0.5)
     assert len(json.loads(kb("stats", "--json", "--all").stdout)["articles"]) == STARTER_COUNT
+
+
+def test_a_new_install_searches_the_starter_articles(kb, config_file: Path) -> None:  # type: ignore[no-untyped-def]
+    found = kb("search", "蓝屏了", "--json")
+    assert found.exit_code == 0
+    assert json.loads(found.stdout)["results"][0]["id"] == "blue-screen"
+    assert kb("list").stdout.strip().endswith(f"{STARTER_COUNT} article(s)")
+
+
+def test_without_the_starter_an_empty_knowledge_base_stays_empty(kb, config_file: Path) -> None:  # type: ignore[no-untyped-def]
+    config_file.write_text(config_file.read_text(encoding="utf-8") + "\n[knowledge]\nstarter = false\n",
+                           encoding="utf-8")
+    assert json.loads(kb("search", "蓝屏了", "--json").stdout)["results"] == []
