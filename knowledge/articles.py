@@ -42,7 +42,7 @@ class Article:
         first prose line of the body."""
         steps = [m.group(1).strip() for m in _STEP_RE.finditer(self.body)][:SUMMARY_STEPS]
         if steps:
-            return "\n".join(f"{n}. {_clip(step, 120)}" for n, step in enumerate(steps, start=1))
+            return "\n".join(f"{n}. {_clip(step, 160)}" for n, step in enumerate(steps, start=1))
         for line in self.body.splitlines():
             text = line.strip().lstrip("#>-*0123456789. ").strip()
             if text and not line.lstrip().startswith("#"):

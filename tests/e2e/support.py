@@ -44,11 +44,12 @@ def example_env(db_url: str) -> dict[str, str]:
     return {"DESKBOT_DATABASE__URL": db_url, "DESKBOT_API__TOKENS": f'["{API_TOKEN}"]'}
 
 
-def example_config(db_url: str) -> Config:
-    """config.example.toml as `make run` reads it, on `db_url`, with knowledge suggestions off
+def example_config(db_url: str, *, knowledge: bool = False) -> Config:
+    """config.example.toml as `make run` reads it, on `db_url`; unless `knowledge`, with suggestions off
     (so a report opens a ticket at once whatever articles a future knowledge base holds)."""
     config = load_config(EXAMPLE_CONFIG, environ=example_env(db_url))
-    config.desks[0] = config.desks[0].model_copy(update={"knowledge_mode": "off"})
+    if not knowledge:
+        config.desks[0] = config.desks[0].model_copy(update={"knowledge_mode": "off"})
     return config
 
 
@@ -146,12 +147,12 @@ def _filtered(route: Any, deliver: Callable[[dict[str, Any]], bool]) -> None:
     server.on_message(lambda text: route.send(text) if deliver(json.loads(text)) else None)
 
 
-def served(db_url: str) -> Iterator[LiveDesk]:
+def served(db_url: str, *, knowledge: bool = False) -> Iterator[LiveDesk]:
     """The container from the example config on `db_url`, served as `create_app(container)` like `deskbot run`."""
     from bot.app import create_app
     from bot.startup import prepare
 
-    container = prepare(example_config(db_url))  # what `deskbot run` does before it serves the app
+    container = prepare(example_config(db_url, knowledge=knowledge))  # what `deskbot run` does before it serves the app
     # workers wake on every event; the poll only paces retries, kept short so a retried event shows quickly
     server = LiveServer(create_app(container, poll_seconds=0.2))
     server.start()
