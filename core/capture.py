@@ -11,11 +11,13 @@ from core.desks import Refusal, require
 from core.events import UserRef
 from core.i18n import ZH, t
 from core.records import audit
+from core.replies import Button, Reply
 from core.settings import Desk
 
 
-def draft_from_ticket(ctx: Context, ticket: Ticket, actor: UserRef, *, lang: str | None = None) -> str:
-    """Write (or rewrite) the draft article for a solved ticket; returns the answer for `actor` in `lang`."""
+def draft_from_ticket(ctx: Context, ticket: Ticket, actor: UserRef, *, lang: str | None = None) -> Reply:
+    """Write (or rewrite) the draft article for a solved ticket; returns the draft for `actor` to review, in
+    `lang`, with a Publish button (only to them)."""
     desk = ctx.desks.by_name(ticket.desk)
     require(ctx.session, desk, actor.identity, "technician", "status")
     if ticket.status not in ("resolved", "closed"):
@@ -44,7 +46,21 @@ def draft_from_ticket(ctx: Context, ticket: Ticket, actor: UserRef, *, lang: str
           {"ticket": ticket.key})
     if article.status == "published":  # captured again after publishing: the live article changed
         _after_publish(ctx, article)
-    return t("kb.captured", lang or desk.default_lang, id=article_id, key=ticket.key)
+    return review_card(article, ticket.key, lang or desk.default_lang, actor)
+
+
+def review_card(article: Article, key: str, lang: str, reviewer: UserRef) -> Reply:
+    """The captured article as it will be published: title and body to check, and [Publish]."""
+    note = t("kb.captured", lang, id=article.id, key=key)
+    published = article.status == "published"
+    return Reply(fallback_text=note, title=article.title, body_md=f"{_clip(article.body, 1500)}\n\n{note}",
+                 buttons=() if published else (Button(label=t("btn.kb_publish", lang), action_id="kb.publish",
+                                                      value={"article": article.id}, style="primary"),),
+                 lang=lang, only_visible_to=reviewer)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _after_publish(ctx: Context, article: Article) -> None:

@@ -367,6 +367,11 @@ def _on_click(turn: Turn, event: ActionClicked) -> None:
     if action in ("kb.solved", "kb.need_help"):
         _decide_deflection(turn, value.get("deflection"), action == "kb.solved")
         return
+    if action == "kb.publish":
+        from core import capture
+
+        turn.say(capture.publish(ctx, turn.desk, value.get("article", ""), user, lang=turn.lang), private=True)
+        return
     ticket = tickets.by_id(ctx, value.get("ticket"))
     if ticket is None:
         raise Refusal("unknown.action")
@@ -406,7 +411,7 @@ def _on_click(turn: Turn, event: ActionClicked) -> None:
     elif action == "kb.capture":
         from core import capture
 
-        turn.say(capture.draft_from_ticket(ctx, ticket, user, lang=turn.lang), private=True)
+        turn.show(capture.draft_from_ticket(ctx, ticket, user, lang=turn.lang))
     else:
         raise Refusal("unknown.action")
 
@@ -556,7 +561,7 @@ def _run(turn: Turn, command: Command) -> None:
     elif verb == "kb":
         from core import capture
 
-        answer = capture.draft_from_ticket(ctx, ticket, user, lang=turn.lang)
+        turn.show(capture.draft_from_ticket(ctx, ticket, user, lang=turn.lang))
     if answer:
         turn.say(answer, private=True)
 

@@ -159,8 +159,9 @@ _T: dict[str, tuple[str, str]] = {
                         "这些能解决你的问题吗？如果不能，我会为你创建工单。"),
     "kb.deflected": ("Great, glad that helped! No ticket needed.", "太好了，问题已解决，无需创建工单。"),
     "kb.already_decided": ("That question was already answered.", "这个问题已经处理过了。"),
-    "kb.captured": ("Draft article {id} created from {key}; a technician or lead can publish it with `/ticket kb publish {id}`.",
-                    "已根据 {key} 创建草稿文章 {id}；技术人员或组长可发送 `/ticket kb publish {id}` 发布。"),
+    "kb.captured": ("Draft article {id} from {key}. Check it, then press Publish or write `/ticket kb publish {id}` "
+                    "(technicians and leads).",
+                    "已根据 {key} 生成草稿文章 {id}。请先检查内容，再点“发布”或发送 `/ticket kb publish {id}`（技术人员和组长）。"),
     "kb.published": ("Article {id} is published and searchable now.", "文章 {id} 已发布，可立即被搜索到。"),
     "kb.not_found": ("Article {id} was not found.", "找不到文章 {id}。"),
     "kb.need_resolved": ("Only resolved or closed tickets can become articles.", "只有已解决或已关闭的工单可以转为文章。"),

@@ -133,8 +133,10 @@ def test_a_solved_ticket_becomes_an_article_that_answers_the_next_question(engin
     h.command(wang, "claim IT-1")
     h.command(wang, "resolve IT-1 Re-paired the scanner with its base and set it to keyboard mode")
     out = h.command(wang, "kb IT-1")
-    assert texts(out) == ["Draft article kb-it-1 created from IT-1; a technician or lead can publish it with "
-                          "`/ticket kb publish kb-it-1`."]
+    draft = out[0].reply  # the draft to review, shown only to the technician, with [Publish]
+    assert draft.only_visible_to == wang and draft.title == SCANNER[:80]
+    assert "keyboard mode" in (draft.body_md or "") and "Draft article kb-it-1 from IT-1" in draft.as_text()
+    assert [b.action_id for b in draft.buttons] == ["kb.publish"]
     assert knowledge.suggest("warehouse barcode scanner beeps but types nothing") == []  # a draft is not live
 
     out = h.command(alice, "kb publish kb-it-1")  # employees cannot publish
@@ -164,6 +166,12 @@ def test_the_capture_button_on_a_resolved_card_makes_a_draft(engine: Engine) -> 
     assert any("Draft article kb-it-1" in t for t in texts(out))
     with engine.connect() as conn:
         assert conn.execute(text("SELECT status FROM articles WHERE id = 'kb-it-1'")).scalar() == "draft"
+    refused = h.click(alice, find_button(out, "kb.publish"), chat="it-help")  # not a technician
+    assert "only technicians can publish articles" in texts(refused)[0]
+    out = h.click(wang, find_button(out, "kb.publish"))
+    assert texts(out) == ["Article kb-it-1 is published and searchable now."]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status FROM articles WHERE id = 'kb-it-1'")).scalar() == "published"
 
 
 def test_capturing_a_published_article_again_updates_what_is_suggested(engine: Engine) -> None:
@@ -245,5 +253,5 @@ def test_capture_answers_in_the_language_of_the_command(engine: Engine) -> None:
     h.say(alice, "仓库打包台的条码枪扫了以后电脑上不出字")
     h.command(wang, "认领 IT-1")
     h.command(wang, "解决 IT-1 把条码枪重新设为键盘模式")
-    assert texts(h.command(wang, "知识 IT-1"))[0].startswith("已根据 IT-1 创建草稿文章 kb-it-1")
+    assert "已根据 IT-1 生成草稿文章 kb-it-1" in texts(h.command(wang, "知识 IT-1"))[0]
     assert texts(h.command(wang, "知识 发布 kb-it-1")) == ["文章 kb-it-1 已发布，可立即被搜索到。"]
