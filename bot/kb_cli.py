@@ -106,8 +106,9 @@ def kb_list(ctx: click.Context, status: str, lang: str | None, as_json: bool) ->
 @kb.command("show")
 @click.argument("article_id")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--markdown", is_flag=True, help="Print the article as a file `deskbot kb import` reads back.")
 @click.pass_context
-def kb_show(ctx: click.Context, article_id: str, as_json: bool) -> None:
+def kb_show(ctx: click.Context, article_id: str, as_json: bool, markdown: bool) -> None:
     """Show one article with its feedback."""
     from knowledge.stats import feedback_counts
     from knowledge.store import article_from_row, get_row
@@ -123,6 +124,11 @@ def kb_show(ctx: click.Context, article_id: str, as_json: bool) -> None:
         meta = {"status": row.status, "source_ticket_id": row.source_ticket_id, "author": row.author,
                 "updated_at": row.updated_at.isoformat()}
         counts = feedback_counts(session, article_id)
+    if markdown:
+        from knowledge.articles import render_article
+
+        click.echo(render_article(article), nl=False)
+        return
     if as_json:
         click.echo(json.dumps({"id": article.id, "title": article.title, "lang": article.lang,
                                "category": article.category, "tags": list(article.tags),

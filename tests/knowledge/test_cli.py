@@ -172,3 +172,13 @@ def test_without_the_starter_an_empty_knowledge_base_stays_empty(kb, config_file
     config_file.write_text(config_file.read_text(encoding="utf-8") + "\n[knowledge]\nstarter = false\n",
                            encoding="utf-8")
     assert json.loads(kb("search", "蓝屏了", "--json").stdout)["results"] == []
+
+
+def test_show_markdown_round_trips_through_import(kb, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    text = kb("show", "printer-offline", "--markdown").stdout
+    folder = tmp_path / "edited"
+    folder.mkdir()
+    (folder / "printer-offline.md").write_text(text, encoding="utf-8")
+    assert "0 added, 0 updated, 1 unchanged, 0 invalid" in kb("import", str(folder)).stdout
+    (folder / "printer-offline.md").write_text(text.replace("脱机", "离线", 1), encoding="utf-8")
+    assert "0 added, 1 updated, 0 unchanged, 0 invalid" in kb("import", str(folder)).stdout
