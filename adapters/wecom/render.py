@@ -16,7 +16,9 @@ MAX_BUTTONS = 6
 MAX_ROWS = 6
 MAX_OPTIONS = 10
 MAX_SUB_TITLE = 1000
-MAX_TEXT = 2000  # message/send text content is limited to 2048 bytes; markdown to 4096
+# message/send limits content by UTF-8 bytes: text 2048, markdown 4096 (a Chinese character takes 3)
+MAX_TEXT_BYTES = 2048
+MAX_MARKDOWN_BYTES = 4096
 
 # button_list[].style 1-4; 1 is the filled accent button, 3 the red one, 2 the plain one.
 _STYLE = {"primary": 1, "default": 2, "danger": 3}
@@ -40,6 +42,24 @@ def _plain(md: str) -> str:
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _cut_bytes(text: str, limit: int) -> str:
+    """At most `limit` UTF-8 bytes, cut on a character boundary, with "…" when cut."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    return data[: limit - 3].decode(errors="ignore") + "…"
+
+
+def _markdown(reply: Reply) -> str:
+    """A card without buttons as WeCom markdown: bold title, fields and timeline in grey."""
+    lines = [f"**{reply.title}**"] if reply.title else []
+    if reply.body_md:
+        lines.append(reply.body_md)
+    lines.extend(f'> {f.label}：<font color="comment">{f.value}</font>' for f in reply.fields)
+    lines.extend(f'<font color="comment">{item.at}</font> {item.text}' for item in reply.timeline)
+    return "\n".join(lines) or reply.fallback_text
 
 
 def render_card(reply: Reply, *, task_id: str) -> dict[str, Any]:
@@ -78,14 +98,16 @@ def render_card(reply: Reply, *, task_id: str) -> dict[str, Any]:
 
 
 def render_text(reply: Reply, *, channel: Channel) -> dict[str, Any]:
-    text = _cut(reply.as_text(), MAX_TEXT)
     if channel == "robot":
         # the robot sends markdown (aibot_send_msg accepts markdown and template_card only);
         # <@userid> is WeCom markdown's mention syntax
+        text = reply.as_text()
         if reply.mention:
             text = f"<@{reply.mention.user_id}> {text}"
-        return {"msgtype": "markdown", "markdown": {"content": text}}
-    return {"msgtype": "text", "text": {"content": text}}
+        return {"msgtype": "markdown", "markdown": {"content": _cut_bytes(text, MAX_MARKDOWN_BYTES)}}
+    if reply.title:  # a card without buttons (a closed ticket, a list): markdown keeps its shape
+        return {"msgtype": "markdown", "markdown": {"content": _cut_bytes(_markdown(reply), MAX_MARKDOWN_BYTES)}}
+    return {"msgtype": "text", "text": {"content": _cut_bytes(reply.as_text(), MAX_TEXT_BYTES)}}
 
 
 def locked_buttons(reply: Reply) -> dict[str, Any]:

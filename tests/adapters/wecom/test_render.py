@@ -14,7 +14,7 @@ from adapters.wecom.parse import parse_app, parse_robot
 from adapters.wecom.render import MAX_BUTTONS, render, task_id_for
 from adapters.wecom.xmlmsg import parse_xml
 from core.events import ActionClicked, UserRef
-from core.replies import Button, Reply
+from core.replies import Button, Field, Reply, TimelineItem
 from tests.sample_replies import ALL
 
 GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "rendered" / "wecom"
@@ -111,12 +111,25 @@ def test_task_ids_use_allowed_characters_only() -> None:
     assert task_id_for("x" * 300, "s").endswith("-s")
 
 
-def test_robot_text_mentions_and_card_without_buttons_degrades_to_text() -> None:
+def test_robot_text_mentions_and_card_without_buttons_becomes_markdown() -> None:
     reply = Reply(fallback_text="IT-12 resolved", title="IT-12", body_md="**Done**",
+                  fields=(Field(label="状态", value="已关闭"),), timeline=(TimelineItem(at="12-04 10:00", text="Closed"),),
                   mention=UserRef(platform="wecom", user_id="lilei"))
-    assert render(reply, channel="robot") == {"msgtype": "markdown",
-                                              "markdown": {"content": "<@lilei> IT-12\n**Done**"}}
-    assert render(reply, channel="app") == {"msgtype": "text", "text": {"content": "IT-12\n**Done**"}}
+    assert render(reply, channel="robot") == {"msgtype": "markdown", "markdown": {
+        "content": "<@lilei> IT-12\n**Done**\n状态: 已关闭\n  12-04 10:00  Closed"}}
+    assert render(reply, channel="app") == {"msgtype": "markdown", "markdown": {
+        "content": '**IT-12**\n**Done**\n> 状态：<font color="comment">已关闭</font>\n'
+                   '<font color="comment">12-04 10:00</font> Closed'}}
+    plain = Reply(fallback_text="Thanks for rating IT-12 5/5.")
+    assert render(plain, channel="app") == {"msgtype": "text", "text": {"content": "Thanks for rating IT-12 5/5."}}
+
+
+def test_long_texts_are_cut_to_the_byte_limits() -> None:
+    chinese = Reply(fallback_text="网络" * 2000)  # 12,000 bytes
+    content = render(chinese, channel="app")["text"]["content"]
+    assert len(content.encode()) <= 2048 and content.endswith("…") and content.startswith("网络网络")
+    card = Reply(fallback_text="x", title="卡片", body_md="说明" * 2000)
+    assert len(render(card, channel="app")["markdown"]["content"].encode()) <= 4096
 
 
 def test_chinese_card_strings_for_overflow() -> None:

@@ -159,7 +159,7 @@ async def test_an_update_without_buttons_greys_the_card_buttons_out(adapter, qya
     assert len(qyapi.calls_to(SEND)) == 1
     # nothing is left to update on that card: the next version is posted
     again = await adapter.send(DM, answered, update_message_id=sent.message_id)
-    assert not again.updated_in_place and qyapi.calls_to(SEND)[-1]["json"]["msgtype"] == "text"
+    assert not again.updated_in_place and qyapi.calls_to(SEND)[-1]["json"]["msgtype"] == "markdown"
 
 
 async def test_stop_lets_a_send_on_the_wire_finish_and_refuses_new_ones(qyapi, sink) -> None:
