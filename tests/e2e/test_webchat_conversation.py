@@ -273,6 +273,45 @@ def test_claiming_an_already_claimed_ticket_by_command_is_refused_clearly(live_d
     assert live_desk.api("/tickets/IT-1")["assignee"] == "webchat:wang-fang"
 
 
+def test_an_sla_breach_reaches_the_team_room_and_the_card_without_a_reload(live_desk: LiveDesk,
+                                                                           people: People) -> None:
+    from datetime import timedelta
+
+    from playwright.sync_api import expect
+
+    from sqlmodel import col, update
+
+    from core.context import Context
+    from core.db.models import OutboxMessage
+    from core.sla.display import calendar_for
+    from core.sla.engine import sla_sweep
+
+    employee = people.join("Li Lei")
+    employee.say("Printer on floor 2 is jammed")
+    expect(employee.page.locator(".thread .card .card-title")).to_have_text("IT-1 · Printer on floor 2 is jammed")
+    wang = people.join("Wang Fang", "technician")
+    wang.room("it-team")
+    card = wang.page.locator(".card", has_text="IT-1 · Printer on floor 2 is jammed")
+    expect(card.locator(".field", has_text="Respond by").locator("dd")).to_contain_text("left")
+
+    # a month passes for the SLA engine (to a working hour): the reconciliation sweep finds the missed targets
+    desk = live_desk.container
+    calendar = calendar_for(desk.config.desks[0])
+    later = calendar.next_working_moment(desk.clock.now() + timedelta(days=30)) + timedelta(minutes=1)
+    with desk.uow.begin() as session:
+        sent = sla_sweep(Context(session=session, services=desk.services, now=later))
+        # only the SLA engine travelled: the running delivery sends on the real clock
+        session.execute(update(OutboxMessage).where(col(OutboxMessage.status) == "pending")
+                        .values(next_attempt_at=desk.clock.now()))
+    assert sent >= 1
+    alert = wang.page.locator(".msg.from-bot", has_text="SLA breached · IT-1").first
+    expect(alert).to_be_visible()
+    expect(alert).to_contain_text("missed its")
+    expect(card.locator(".field", has_text="Resolve by").locator("dd")).to_contain_text("overdue")
+    screenshot(wang.page, "e2e-webchat-14-sla-breach")
+    assert wang.problems == []
+
+
 def _raw_frame(desk: LiveDesk, frame: dict[str, object]) -> dict[str, object]:
     """What the server answers a page that skips the page's own checks."""
     from websockets.sync.client import connect
