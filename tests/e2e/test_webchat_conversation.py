@@ -278,7 +278,6 @@ def test_an_sla_breach_reaches_the_team_room_and_the_card_without_a_reload(live_
     from datetime import timedelta
 
     from playwright.sync_api import expect
-
     from sqlmodel import col, update
 
     from core.context import Context
