@@ -17,9 +17,15 @@ from bot.kb_cli import kb
 log = logging.getLogger("deskbot")
 
 
+# libraries that narrate routine work at INFO (every scheduler tick, every migration plugin)
+_CHATTY = ("apscheduler", "alembic")
+
+
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    chosen = getattr(logging, level.upper(), logging.INFO)
+    logging.basicConfig(level=chosen, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(max(chosen, logging.WARNING))
 
 
 @click.group()
