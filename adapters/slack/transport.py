@@ -40,6 +40,8 @@ PERMANENT_ERRORS = frozenset({
     "invalid_auth", "not_authed", "account_inactive", "token_revoked", "missing_scope", "edit_window_closed",
     "restricted_action", "user_not_found", "msg_too_long", "invalid_blocks",
 })
+# The card message is gone or can no longer be edited: the new version is posted in the ticket's thread.
+_REPOST_ERRORS = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 # When the bot is not in the channel a slash command came from, the command's response_url still works.
 _NO_CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel"})
 _OPEN_MODAL_ARGS = (("new",), ("新建",))
@@ -383,7 +385,12 @@ class SlackAdapter:
         payload = render(reply)
         try:
             if update_message_id and not reply.only_visible_to:
-                return await self._update(to, update_message_id, payload)
+                try:
+                    return await self._update(to, update_message_id, payload)
+                except SlackApiError as exc:
+                    if (getattr(exc.response, "data", None) or {}).get("error") not in _REPOST_ERRORS:
+                        raise
+                    log.info("slack card cannot be edited; posting it again", extra={"chat_id": to.chat_id})
             channel = await self._channel_for(to)
             root = to.thread_id or reply_to_message_id
             thread_ts = split_message_id(root)[1] if root else None

@@ -47,10 +47,22 @@ async def test_update_to_plain_text_clears_the_blocks(adapter, fake):
     assert fake.calls_to("chat.update")[0].params["blocks"] == []
 
 
-async def test_update_of_a_missing_message_is_permanent(adapter, fake):
+async def test_a_card_that_cannot_be_edited_is_posted_again_in_its_thread(adapter, fake):
+    to = GENERAL.in_thread("CGENERAL:1763802840.000100")
+    result = await adapter.send(to, TICKET_CARD, update_message_id="CGENERAL:1.000000")  # deleted meanwhile
+    assert [c.params["ts"] for c in fake.calls_to("chat.update")] == ["1.000000"]
+    [post] = fake.calls_to("chat.postMessage")
+    assert post.params["thread_ts"] == "1763802840.000100" and post.params["blocks"][0]["type"] == "header"
+    assert not result.updated_in_place and result.message_id == f"CGENERAL:{fake.messages['CGENERAL'][0]['ts']}"
+
+
+async def test_other_update_failures_are_not_reposted(adapter, fake):
+    first = await adapter.send(GENERAL, TICKET_CARD)
+    fake.fail("chat.update", error="invalid_blocks")
     with pytest.raises(DeliveryError) as err:
-        await adapter.send(GENERAL, TICKET_CARD, update_message_id="CGENERAL:1.000000")
-    assert not err.value.retryable and "message_not_found" in err.value.reason
+        await adapter.send(GENERAL, SURVEY_CARD, update_message_id=first.message_id)
+    assert not err.value.retryable and "invalid_blocks" in err.value.reason
+    assert len(fake.calls_to("chat.postMessage")) == 1
 
 
 async def test_ephemeral(adapter, fake):
@@ -129,12 +141,12 @@ async def test_error_classification(adapter, fake, status, error, retryable):
     assert error in err.value.reason
 
 
-async def test_cant_update_is_permanent(adapter, fake):
+async def test_cant_update_posts_the_new_version(adapter, fake):
     first = await adapter.send(GENERAL, TICKET_CARD)
     fake.fail("chat.update", error="cant_update_message")
-    with pytest.raises(DeliveryError) as err:
-        await adapter.send(GENERAL, TICKET_CARD, update_message_id=first.message_id)
-    assert not err.value.retryable
+    again = await adapter.send(GENERAL, TICKET_CARD, update_message_id=first.message_id)
+    assert not again.updated_in_place and again.message_id != first.message_id
+    assert len(fake.calls_to("chat.postMessage")) == 2
 
 
 async def test_unreachable_api_is_retryable(fake):
