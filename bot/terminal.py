@@ -36,11 +36,11 @@ async def run_terminal_chat(config: Config, *, name: str, role: str, lang: str |
     user = UserRef(platform=PLATFORM, user_id=name, display_name=name)
     config = with_role(config, user.identity, role)
     container = prepare(config.model_copy(update={"webchat": config.webchat.model_copy(update={"enabled": False})}))
-    terminal = TerminalAdapter(write=write)
+    conversation = ConversationRef(platform=PLATFORM, chat_id=f"dm:{name}", is_direct=True)
+    terminal = TerminalAdapter(write=write, own_chat=conversation.chat_id)
     container.adapters = {PLATFORM: terminal}
     runtime = Runtime(container, poll_seconds=0.2)
     await runtime.start()
-    conversation = ConversationRef(platform=PLATFORM, chat_id=f"dm:{name}", is_direct=True)
     ids = itertools.count(1)
     session = uuid.uuid4().hex[:8]  # event ids stay unique across chat sessions on one database
     write(f"deskbot chat as {name} ({role}). Type a problem, /ticket help, a number to press a button, "

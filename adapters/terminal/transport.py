@@ -15,8 +15,11 @@ class TerminalAdapter:
     platform: ClassVar[str] = "cli"
     send_rate: ClassVar[tuple[int, float]] = (1000, 1.0)
 
-    def __init__(self, write: Any = print) -> None:
+    def __init__(self, write: Any = print, *, own_chat: str | None = None) -> None:
         self.write = write
+        # every console session on one database shares the platform: messages queued for another
+        # person's console (one that has closed, say) are printed marked with their chat, buttons not offered
+        self.own_chat = own_chat
         self.buttons: list[Button] = []
         self._ids = itertools.count(1)
 
@@ -31,8 +34,10 @@ class TerminalAdapter:
 
     async def send(self, to: ConversationRef, reply: Reply, *, update_message_id: str | None = None,
                    reply_to_message_id: str | None = None) -> SendResult:
-        self.write(render_text(reply, updated=update_message_id is not None))
-        if reply.buttons:
+        text = render_text(reply, updated=update_message_id is not None)
+        mine = self.own_chat is None or to.chat_id == self.own_chat
+        self.write(text if mine else f"[→ {to.chat_id}] {text}")
+        if reply.buttons and mine:
             self.buttons = list(reply.buttons)
         return SendResult(message_id=update_message_id or f"cli-{next(self._ids)}",
                           updated_in_place=update_message_id is not None)

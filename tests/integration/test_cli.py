@@ -222,3 +222,16 @@ async def test_a_second_chat_session_is_heard(config_path: Path, tmp_path: Path)
     await run_terminal_chat(config, name="alice", role="employee", lang=None, lines=["Printer is jammed"],
                             write=printed.append)
     assert any("IT-2 · Printer is jammed" in p for p in printed)
+
+
+async def test_messages_for_another_console_are_marked_with_their_chat(config_path: Path) -> None:
+    config = load_config(config_path, {})
+    await run_terminal_chat(config, name="alice", role="employee", lang=None, lines=["My VPN is down"],
+                            write=lambda _: None)
+    printed: list[str] = []  # wang resolves alice's ticket; her survey is queued for her console
+    await run_terminal_chat(config, name="wang", role="technician", lang=None,
+                            lines=["/ticket claim IT-1", "/ticket resolve IT-1 new profile"], write=printed.append)
+    survey = [p for p in printed if "Is it fixed?" in p]
+    assert survey and all(p.startswith("[→ dm:alice] ") for p in survey)
+    own = [p for p in printed if "wang claimed IT-1." in p]
+    assert own and not any(p.startswith("[→") for p in own)
