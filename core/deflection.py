@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import update
-from sqlmodel import select
+from sqlmodel import col, select
 
 from core.context import Context
 from core.db.models import ArticleFeedback, Deflection
@@ -83,9 +83,10 @@ def decide(ctx: Context, deflection_id: str | None, actor: UserRef, solved: bool
     if row.requester != actor.identity:
         raise Refusal("kb.not_yours")
     won = ctx.session.execute(
-        update(Deflection).execution_options(synchronize_session=False).where(Deflection.id == row.id, Deflection.status == "pending")
+        update(Deflection).execution_options(synchronize_session=False)
+        .where(col(Deflection.id) == row.id, col(Deflection.status) == "pending")
         .values(status="deflected" if solved else "escalated", decided_at=ctx.now)
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]
     ctx.session.refresh(row)
     ids = [s["id"] for s in json.loads(row.suggestions)]
     if won:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core.db.models import RoleGrant
 from core.events import ConversationRef
@@ -92,7 +92,7 @@ def roles_of(session: Session, desk: Desk, identity: str) -> set[str]:
     """Config roles, then admin grants and revocations from the database; higher roles imply lower."""
     roles = config_roles(desk, identity)
     grants = session.exec(
-        select(RoleGrant).where(RoleGrant.desk == desk.name, RoleGrant.identity == identity).order_by(RoleGrant.id)
+        select(RoleGrant).where(RoleGrant.desk == desk.name, RoleGrant.identity == identity).order_by(col(RoleGrant.id))
     ).all()
     for grant in grants:
         if grant.granted:

@@ -50,7 +50,7 @@ class ConversationRef:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ConversationRef:
-        return cls(**{f.name: data.get(f.name) for f in fields(cls) if f.name in data})
+        return cls(**{f.name: data.get(f.name) for f in fields(cls) if f.name in data})  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

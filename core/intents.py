@@ -211,18 +211,19 @@ def split_command(text: str, command_names: set[str]) -> Command | None:
                 return Command("help", (), "")
             verb = _BY_WORD.get(rest[0].lower(), "")
             return Command(verb, tuple(rest[1:]), rest[0])
-        verb = _BY_WORD.get(name)
-        if verb:  # "/claim IT-12"
-            return Command(verb, tuple(tokens[1:]), name)
+        alias = _BY_WORD.get(name)
+        if alias:  # "/claim IT-12"
+            return Command(alias, tuple(tokens[1:]), name)
         return None
     bare = stripped.rstrip(_TRAILING).strip() or stripped
     if re.match(r"[\u4e00-\u9fff]", bare):
         return _chinese_command(bare)
     tokens = bare.split()
     first = tokens[0]
-    verb = _BY_WORD.get(first.lower())
-    if not verb:
+    found = _BY_WORD.get(first.lower())
+    if not found:
         return None
+    verb = found
     # bare English words are commands only with a written ticket id: "claim IT-3", not "my 2 monitors";
     # "help", "list" and "mine" also alone or with the word they expect ("help claim", "list waiting")
     written_ref = len(tokens) > 1 and bool(TICKET_REF.fullmatch(tokens[1].rstrip(_TRAILING + ",，:：")))
