@@ -67,6 +67,7 @@ class TicketOut(BaseModel):
     assignee: str | None
     support_group: str | None
     rating: int | None
+    rating_comment: str | None = None
     created_at: datetime
     updated_at: datetime
     resolved_at: datetime | None

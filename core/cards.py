@@ -125,7 +125,8 @@ def survey_card(ticket: Ticket, lang: str, resolver: str, *, answered: str | Non
     elif answered == "reopened":
         body = t("ticket.reopened", lang, key=ticket.key, who=ticket.assignee_name or t("nobody", lang))
     else:
-        body = t("survey.thanks", lang, key=ticket.key, rating=ticket.rating)
+        body = t("survey.thanks", lang, key=ticket.key, rating=ticket.rating) + (
+            f"\n“{_clip(ticket.rating_comment, 300)}”" if ticket.rating_comment else "\n" + t("survey.remark_hint", lang))
     return Reply(fallback_text=f"{title}\n{body}", title=title, body_md=body, buttons=buttons,
                  card_key=f"survey:{ticket.id}:{ticket.reopen_count}", lang=lang, status=ticket.status,
                  priority=ticket.priority)

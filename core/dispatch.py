@@ -176,6 +176,12 @@ def _on_message(turn: Turn, event: MessageReceived) -> None:
                 and ticket.status == "resolved":
             turn.say(tickets.close(ctx, ticket, event.user, by_survey=True))
             return
+        if event.user.identity == ticket.requester and ticket.status == "closed" and ticket.rating is not None \
+                and not is_not_helped(text):
+            saved = tickets.remark_on_rating(ctx, ticket, event.user, text)
+            if saved is not None:
+                turn.say(saved)
+                return
         tickets.comment(ctx, ticket, event.user, text, origin=conv)
         if ticket.status == "resolved" and event.user.identity == ticket.requester:
             turn.say(t("ticket.resolved_hint", turn.lang, key=ticket.key))

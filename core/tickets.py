@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import bindparam, update
-from sqlmodel import select
+from sqlmodel import col, select
 
 from core.cards import recent_timeline, survey_card, ticket_card
 from core.context import Context
@@ -491,6 +491,27 @@ def rate(ctx: Context, ticket: Ticket, actor: UserRef, rating: int, remark: str 
         refresh_cards(ctx, ticket)
         _update_survey(ctx, ticket, "rated")
     return t("survey.thanks", ticket.lang, key=ticket.key, rating=rating)
+
+
+def remark_on_rating(ctx: Context, ticket: Ticket, actor: UserRef, remark: str) -> str | None:
+    """The requester's words after rating become the rating's comment, once; None when it already has one."""
+    won = ctx.session.execute(
+        update(Ticket).execution_options(synchronize_session=False)
+        .where(col(Ticket.id) == ticket.id, col(Ticket.rating).is_not(None), col(Ticket.rating_comment).is_(None))
+        .values(rating_comment=remark, version=Ticket.version + 1)
+    ).rowcount  # type: ignore[attr-defined]
+    if not won:
+        return None
+    ctx.session.refresh(ticket)
+    timeline(ctx.session, ticket, ctx.now, "rated", "tl.rating_remark", who=name_of(actor), text=remark,
+             actor=actor.identity, actor_name=name_of(actor))
+    audit(ctx.session, ctx.now, actor.identity, "ticket.rate_remark", "ticket", ticket.key, None,
+          {"comment": remark})
+    _changed(ctx, ticket, "rated")
+    tell_team(ctx, ticket, "ticket.rating_remark_to_team", who=name_of(actor), key=ticket.key,
+              rating=ticket.rating, text=remark)
+    _update_survey(ctx, ticket, "rated")
+    return t("survey.remark_saved", ticket.lang, key=ticket.key)
 
 
 def link(ctx: Context, ticket: Ticket, actor: UserRef, other: Ticket, kind: str) -> str:

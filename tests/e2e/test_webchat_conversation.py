@@ -63,19 +63,25 @@ def test_employee_reports_technician_claims_and_resolves_employee_rates(live_des
     expect(survey.locator(".card-body")).to_contain_text("重置了 VPN 配置")
     screenshot(employee.page, "e2e-webchat-5-survey")
     survey.get_by_role("button", name="5", exact=True).click()
-    expect(survey.locator(".card-body")).to_have_text("感谢你为 IT-1 打分：5/5。")
+    expect(survey.locator(".card-body")).to_have_text("感谢你为 IT-1 打分：5/5。 还有想说的？请在本话题中回复。")
     expect(survey.get_by_role("button")).to_have_count(0)
     expect(ticket_card.locator(".field", has_text="状态").locator("dd")).to_have_text("已关闭")
     expect(ticket_card.locator(".field", has_text="评分").locator("dd")).to_have_text("★★★★★ 5/5")
     screenshot(employee.page, "e2e-webchat-6-rated")
 
+    # a reply in the thread becomes the rating's comment, shown on the survey card and told to the team
+    employee.page.locator(".entry > .msg .footer").first.get_by_role("button", name="Reply").click()
+    employee.say("修得很快，谢谢")
+    expect(survey.locator(".card-body")).to_have_text("感谢你为 IT-1 打分：5/5。\n“修得很快，谢谢”")
+    expect(tech.page.locator(".msg.from-bot .text", has_text="修得很快")).to_contain_text("Li Lei")
+
     # the database agrees, as an admin sees it from the command line
     result = live_desk.cli("tickets", "show", "IT-1", "--json")
     assert result.exit_code == 0, result.output
     shown = json.loads(result.output)
-    assert (shown["status"], shown["rating"]) == ("closed", 5)
+    assert (shown["status"], shown["rating"], shown["rating_comment"]) == ("closed", 5, "修得很快，谢谢")
     assert (shown["requester"], shown["assignee"]) == ("webchat:li-lei", "webchat:wang-fang")
-    assert [e["kind"] for e in shown["timeline"]] == ["opened", "claimed", "resolved", "rated", "closed"]
+    assert [e["kind"] for e in shown["timeline"]] == ["opened", "claimed", "resolved", "rated", "closed", "rated"]
     assert "重置了 VPN 配置" in shown["timeline"][2]["text"]
     assert employee.problems == [] and tech.problems == []
 

@@ -67,6 +67,17 @@ def test_full_lifecycle(h: DeskHarness, engine: Engine) -> None:
     assert audit_actions(engine, "IT-1") == ["ticket.open", "ticket.claim", "ticket.status", "ticket.comment",
                                              "ticket.resolve", "ticket.rate", "ticket.close"]
 
+    # words in the thread after rating are the rating's comment, once; later ones are ordinary comments
+    out = h.say(alice, "Quick fix, thank you Wang", thread="m1")
+    assert h.ticket("IT-1").rating_comment == "Quick fix, thank you Wang"
+    assert "Thanks, your comment on IT-1 is saved." in texts(out)
+    survey_now = [o.reply.body_md for o in out if o.reply.card_key == f"survey:{resolved.id}:0"]
+    assert survey_now == ["Thanks for rating IT-1 5/5.\n“Quick fix, thank you Wang”"]
+    assert any("Alice rated IT-1 5/5: Quick fix" in o.reply.as_text() for o in out if o.to.chat_id == "it-team")
+    h.say(alice, "One more thing: the old cable is on my desk", thread="m1")
+    assert h.ticket("IT-1").rating_comment == "Quick fix, thank you Wang"
+    assert h.timeline("IT-1")[-2:] == ["rated", "relay"]
+
 
 def test_survey_yes_closes_without_rating_then_rating_later(h: DeskHarness) -> None:
     alice, wang = h.user("alice"), h.user("wang")
