@@ -27,7 +27,7 @@ from core.events import (
     UserRef,
 )
 from core.help import help_text
-from core.i18n import detect_lang, norm_lang, t
+from core.i18n import detect_lang, norm_lang, status_name, t
 from core.intents import (
     ROLE_ACTIONS,
     STATUS_WORDS,
@@ -424,7 +424,9 @@ def _on_click(turn: Turn, event: ActionClicked) -> None:
 
 def _stale(turn: Turn, ticket: Ticket) -> None:
     """A click on an outdated card changes nothing: refresh that card and say so."""
-    turn.say(t("stale.action", turn.lang, key=ticket.key), private=True)
+    now = t("stale.now", turn.lang, status=status_name(ticket.status, turn.lang),
+            who=ticket.assignee_name or ticket.assignee or t("nobody", turn.lang))
+    turn.say(t("stale.action", turn.lang, key=ticket.key) + " " + now, private=True)
     tickets.refresh_cards(turn.ctx, ticket)
 
 

@@ -173,6 +173,7 @@ _T: dict[str, tuple[str, str]] = {
     "kb.not_yours": ("Only the person who asked can answer these suggestions.", "只有提问人本人可以对这些推荐作出选择。"),
     "stale.action": ("That button is out of date; here is the current state of {key}.",
                      "该按钮已过期，以下是 {key} 的最新状态。"),
+    "stale.now": ("Now: {status}, assignee {who}.", "当前：{status}，处理人 {who}。"),
     "unknown.action": ("That button is no longer supported.", "该按钮已失效。"),
     "error.internal": ("Sorry, something went wrong handling that. The desk team has been told.",
                        "抱歉，处理时出错了，已通知服务台。"),

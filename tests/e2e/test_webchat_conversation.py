@@ -163,7 +163,7 @@ def test_bad_input_empty_long_and_a_stale_button(live_desk: LiveDesk, people: Pe
     missing["updates"] = False
     stale.get_by_role("button", name="Claim").click()
     expect(wang.page.locator(".msg.private .text")).to_have_text(
-        "That button is out of date; here is the current state of IT-1.")
+        "That button is out of date; here is the current state of IT-1. Now: In progress, assignee Zhao Min.")
     expect(stale.locator(".field", has_text="Status").locator("dd")).to_have_text("In progress")
     expect(stale.locator(".field", has_text="Assignee").locator("dd")).to_have_text("Zhao Min")
     expect(stale.get_by_role("button", name="Claim")).to_have_count(0)

@@ -167,7 +167,8 @@ def test_stale_claim_button_refreshes_the_card_and_changes_nothing(h: DeskHarnes
     before = db_state(engine)
     out = h.click(h.user("lead"), claim)
     assert db_state(engine) == before
-    assert "That button is out of date; here is the current state of IT-1." in private_texts(out)
+    assert "That button is out of date; here is the current state of IT-1. Now: In progress, assignee Wang." \
+        in private_texts(out)
     cards = [o for o in out if o.reply.card_key == f"ticket:{h.ticket('IT-1').id}"]
     assert cards and all(o.reply.status == "in_progress" for o in cards)
     assert {b.action_id for b in cards[0].reply.buttons} == {"ticket.waiting", "ticket.resolve"}
