@@ -97,6 +97,8 @@ class OpenApi:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        if self._messages.done() and self._messages.exception() is None:
+            self._messages.result().close()
 
     # -- token ------------------------------------------------------------------------------------
 
@@ -172,7 +174,7 @@ class OpenApi:
         try:
             resp = await self._http().request(method, path, params=params, json=json, headers=headers)
         except httpx.HTTPError as exc:
-            raise unreachable(where, exc) from exc
+            raise unreachable(where, exc, timed_out=isinstance(exc, httpx.TimeoutException)) from exc
         try:
             data = resp.json()
         except ValueError:
@@ -185,9 +187,9 @@ class OpenApi:
         raise classify(where, resp.status_code, code, str(data.get("msg") or ""), resp.headers)
 
 
-def unreachable(where: str, exc: httpx.HTTPError) -> ApiError:
-    """No answer (timeout, refused, reset): worth retrying."""
-    reason = "timeout" if isinstance(exc, httpx.TimeoutException) else type(exc).__name__
+def unreachable(where: str, exc: Exception, *, timed_out: bool) -> ApiError:
+    """No answer (timeout, refused, reset), from httpx or from lark-oapi's requests: worth retrying."""
+    reason = "timeout" if timed_out else type(exc).__name__
     return ApiError(f"{where}: {reason}", code=None, status=None, retryable=True)
 
 
@@ -205,7 +207,7 @@ def classify(where: str, status: int, code: Any, msg: str, headers: Mapping[str,
 
 
 def _reset_after(headers: Mapping[str, str]) -> float | None:
-    # looked up by hand: lark-oapi hands back a plain dict (httpx's lower-cased names)
+    # looked up by hand: lark-oapi hands back a plain dict, names in the case the server sent
     raw = next((value for name, value in headers.items() if name.lower() == RESET_HEADER), None)
     try:
         return max(float(raw), 0.0) if raw is not None else None
