@@ -1,16 +1,24 @@
-"""Feishu Open API over httpx: tenant access token cache (never blocking the loop), messages, bot info."""
+"""Feishu Open API: the tenant access token (cached, never blocking the loop), plain httpx calls, and
+the error classes every call shares. Message create / reply / patch run on lark-oapi (messages.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
+import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
+if TYPE_CHECKING:
+    from .messages import Messages
+
 log = logging.getLogger("deskbot.feishu.api")
+
+T = TypeVar("T")
 
 DOMAINS = {"feishu": "https://open.feishu.cn", "lark": "https://open.larksuite.com"}
 
@@ -36,6 +44,8 @@ PERMANENT = {
 TRANSIENT = {1, 99991401, 230049}
 # Refresh a cached token this long before Feishu says it expires.
 TOKEN_MARGIN_SECONDS = 300.0
+# Seconds until the rate-limit window resets (Feishu frequency-limit doc).
+RESET_HEADER = "x-ogw-ratelimit-reset"
 
 
 def base_url(domain: str) -> str:
@@ -70,6 +80,12 @@ class OpenApi:
         self._token: str | None = None
         self._token_until = 0.0
         self._token_lock: asyncio.Lock | None = None
+        # Importing lark_oapi takes seconds: it starts now, on a thread, and sends await it.
+        self._messages = _in_thread(self._load_messages)
+
+    @property
+    def timeout(self) -> float:
+        return self._timeout
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -81,6 +97,8 @@ class OpenApi:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        if self._messages.done() and self._messages.exception() is None:
+            self._messages.result().close()
 
     # -- token ------------------------------------------------------------------------------------
 
@@ -95,8 +113,7 @@ class OpenApi:
             if self._token and self._monotonic() < self._token_until:
                 return self._token
             data = await self._request("POST", "/open-apis/auth/v3/tenant_access_token/internal",
-                                       json={"app_id": self._app_id, "app_secret": self._app_secret},
-                                       auth=False)
+                                       json={"app_id": self._app_id, "app_secret": self._app_secret})
             token = data.get("tenant_access_token")
             if not token:
                 raise ApiError("token response without tenant_access_token", code=data.get("code"),
@@ -113,29 +130,51 @@ class OpenApi:
 
     # -- calls ------------------------------------------------------------------------------------
 
-    async def call(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
-                   json: Any = None) -> dict[str, Any]:
-        """An authorised call; refetches the token once when Feishu says it is invalid."""
+    async def authorised(self, attempt: Callable[[str], Awaitable[T]]) -> T:
+        """`attempt(token)` with the cached tenant token, refetched once when Feishu says it is invalid."""
         try:
-            return await self._request(method, path, params=params, json=json)
+            return await attempt(await self.tenant_token())
         except ApiError as exc:
             if exc.code not in TOKEN_INVALID:
                 raise
             self.forget_token()
-            return await self._request(method, path, params=params, json=json)
+            return await attempt(await self.tenant_token())
+
+    async def call(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
+                   json: Any = None) -> dict[str, Any]:
+        """An authorised httpx call: bot info and ephemeral cards (no typed API in lark-oapi), and
+        reading a message (parse.py reads the item as Feishu's JSON)."""
+        return await self.authorised(lambda token: self._request(method, path, params=params, json=json,
+                                                                 token=token))
+
+    async def messages(self) -> Messages:
+        """lark-oapi's message create / reply / patch, once loaded (awaited, never blocking the loop).
+        The SDK refuses a `feishu.domain` that is not an https origin (http only on loopback): every
+        send then fails permanently with its reason."""
+        try:
+            return await asyncio.wrap_future(self._messages)
+        except Exception as exc:
+            raise ApiError(f"lark-oapi unavailable: {exc}", code=None, status=None, retryable=False) from exc
+
+    def _load_messages(self) -> Messages:
+        try:
+            from .messages import Messages
+
+            return Messages(self)
+        except Exception as exc:
+            log.error("feishu sends unavailable: lark-oapi did not load", extra={"error": str(exc)})
+            raise
 
     async def _request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
-                       json: Any = None, auth: bool = True) -> dict[str, Any]:
+                       json: Any = None, token: str | None = None) -> dict[str, Any]:
+        where = f"{method} {path}"
         headers = {"Content-Type": "application/json; charset=utf-8"}
-        if auth:
-            headers["Authorization"] = f"Bearer {await self.tenant_token()}"
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
         try:
             resp = await self._http().request(method, path, params=params, json=json, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise ApiError(f"{method} {path}: timeout", code=None, status=None, retryable=True) from exc
         except httpx.HTTPError as exc:
-            raise ApiError(f"{method} {path}: {type(exc).__name__}", code=None, status=None,
-                           retryable=True) from exc
+            raise unreachable(where, exc, timed_out=isinstance(exc, httpx.TimeoutException)) from exc
         try:
             data = resp.json()
         except ValueError:
@@ -145,15 +184,21 @@ class OpenApi:
         code = data.get("code")
         if resp.status_code == 200 and code == 0:
             return data
-        raise _classify(method, path, resp, code, str(data.get("msg") or ""))
+        raise classify(where, resp.status_code, code, str(data.get("msg") or ""), resp.headers)
 
 
-def _classify(method: str, path: str, resp: httpx.Response, code: Any, msg: str) -> ApiError:
-    status = resp.status_code
-    where = f"{method} {path}: HTTP {status} code {code}"
+def unreachable(where: str, exc: Exception, *, timed_out: bool) -> ApiError:
+    """No answer (timeout, refused, reset), from httpx or from lark-oapi's requests: worth retrying."""
+    reason = "timeout" if timed_out else type(exc).__name__
+    return ApiError(f"{where}: {reason}", code=None, status=None, retryable=True)
+
+
+def classify(where: str, status: int, code: Any, msg: str, headers: Mapping[str, str]) -> ApiError:
+    """An answer that is not a success, from httpx or from lark-oapi's raw response."""
+    where = f"{where}: HTTP {status} code {code}"
     if status == 429 or code in RATE_LIMITED:
         return ApiError(f"{where} rate limited", code=code, status=status, retryable=True,
-                        retry_after=_reset_after(resp) or 1.0)
+                        retry_after=_reset_after(headers) or 1.0)
     if code in PERMANENT:
         return ApiError(f"{where} {PERMANENT[code]}", code=code, status=status, retryable=False)
     if code in TOKEN_INVALID or code in TRANSIENT or status >= 500:
@@ -161,10 +206,26 @@ def _classify(method: str, path: str, resp: httpx.Response, code: Any, msg: str)
     return ApiError(f"{where} {msg}".strip(), code=code, status=status, retryable=False)
 
 
-def _reset_after(resp: httpx.Response) -> float | None:
-    # x-ogw-ratelimit-reset: seconds until the limit window resets (Feishu frequency-limit doc)
-    raw = resp.headers.get("x-ogw-ratelimit-reset")
+def _reset_after(headers: Mapping[str, str]) -> float | None:
+    # looked up by hand: lark-oapi hands back a plain dict, names in the case the server sent
+    raw = next((value for name, value in headers.items() if name.lower() == RESET_HEADER), None)
     try:
         return max(float(raw), 0.0) if raw is not None else None
     except ValueError:
         return None
+
+
+def _in_thread(fn: Callable[[], T]) -> concurrent.futures.Future[T]:
+    """`fn()` on a daemon thread. The future is marked running at once, so a cancelled await of it
+    (a send cancelled at shutdown) cannot cancel it for every later send."""
+    future: concurrent.futures.Future[T] = concurrent.futures.Future()
+    future.set_running_or_notify_cancel()
+
+    def run() -> None:
+        try:
+            future.set_result(fn())
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever awaits the future
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="feishu-lark-oapi", daemon=True).start()
+    return future

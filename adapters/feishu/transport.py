@@ -234,38 +234,31 @@ class FeishuAdapter:
     async def send(self, to: ConversationRef, reply: Reply, *, update_message_id: str | None = None,
                    reply_to_message_id: str | None = None, idempotency_key: str | None = None) -> SendResult:
         body = render(reply)
-        content = body["content"]
         is_card = body["msg_type"] == "interactive"
         visible = reply.only_visible_to
         direct = to.is_direct or to.chat_id.startswith(DM_PREFIX)
         ephemeral = visible is not None and visible.platform == p.PLATFORM and not direct
         try:
-            if update_message_id and is_card and not ephemeral:
-                await self._api.call("PATCH", f"/open-apis/im/v1/messages/{update_message_id}",
-                                     json={"content": json.dumps(content, ensure_ascii=False)})
-                return SendResult(message_id=update_message_id, updated_in_place=True)
             if ephemeral:
-                # Ephemeral cards: cards only, no uuid, cannot be updated later.
+                # Ephemeral cards (no typed API in lark-oapi): cards only, no uuid, never updated later.
                 data = await self._api.call("POST", "/open-apis/ephemeral/v1/send", json={
                     "chat_id": to.chat_id, "open_id": visible.user_id, "msg_type": "interactive",
-                    "card": content,
+                    "card": body["content"],
                 })
                 return SendResult(message_id=(data.get("data") or {}).get("message_id"))
+            messages = await self._api.messages()
+            if update_message_id and is_card:
+                await messages.patch(update_message_id, body)
+                return SendResult(message_id=update_message_id, updated_in_place=True)
             uuid = send_uuid(to, reply, update_message_id, reply_to_message_id, key=idempotency_key)
-            message = {"msg_type": body["msg_type"], "content": json.dumps(content, ensure_ascii=False),
-                       "uuid": uuid}
             target = to.thread_id or reply_to_message_id
             if target:
-                data = await self._api.call("POST", f"/open-apis/im/v1/messages/{target}/reply",
-                                            json={**message, "reply_in_thread": bool(to.thread_id)})
+                message_id = await messages.reply(target, body, uuid, in_thread=bool(to.thread_id))
             else:
                 id_type, receive_id = receiver(to)
-                data = await self._api.call("POST", "/open-apis/im/v1/messages",
-                                            params={"receive_id_type": id_type},
-                                            json={"receive_id": receive_id, **message})
+                message_id = await messages.create(id_type, receive_id, body, uuid)
         except ApiError as exc:
             raise DeliveryError(exc.reason, retryable=exc.retryable, retry_after=exc.retry_after) from exc
-        message_id = (data.get("data") or {}).get("message_id")
         if not message_id:
             raise DeliveryError("send answered without a message_id", retryable=True)
         return SendResult(message_id=message_id, updated_in_place=False)

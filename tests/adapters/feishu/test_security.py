@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from adapters.feishu.security import Rejected, ReplayGuard, check_signature, decrypt, open_body
+from adapters.feishu.security import Rejected, ReplayGuard, check_signature, check_token, decrypt, open_body
 from tests.adapters.feishu.helpers import ENCRYPT_KEY, VERIFICATION_TOKEN, encrypt, message_event, signed
 
 
@@ -58,6 +58,17 @@ def test_sdk_does_not_check_freshness_so_we_do(lark):
     assert sdk_dispatch(lark, body, headers)[0] == 200
     with pytest.raises(Rejected) as err:
         ReplayGuard(window_seconds=300, now=lambda: 1763802840.0).reserve("1", "n1")
+    assert err.value.status == 401
+
+
+def test_sdk_skips_the_token_of_a_signed_event_without_one_we_do_not(lark):
+    # with an encrypt key the dispatcher checks header.token only when the event has one
+    event = message_event("ev1", "help")
+    del event["header"]["token"]
+    body, headers = signed(event, timestamp="1763802840", nonce="n1")
+    assert sdk_dispatch(lark, body, headers)[0] == 200
+    with pytest.raises(Rejected) as err:
+        check_token(open_body(body, ENCRYPT_KEY), VERIFICATION_TOKEN)
     assert err.value.status == 401
 
 

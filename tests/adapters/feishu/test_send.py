@@ -194,6 +194,23 @@ async def test_unreachable_api_is_retryable():
     await adapter.stop()
 
 
+async def test_api_lost_during_a_send_is_retryable(adapter, fake):
+    await adapter.send(GROUP, PLAIN_TEXT)  # token cached: the next send goes straight to lark-oapi
+    fake.stop()
+    with pytest.raises(DeliveryError) as err:
+        await adapter.send(GROUP, TICKET_CARD)
+    assert err.value.retryable and "/open-apis/im/v1/messages" in err.value.reason
+
+
+async def test_domain_lark_oapi_refuses_parks_the_send():
+    # lark-oapi takes https origins only (http on loopback): nothing is sent, nothing retried
+    adapter = create_adapter(config(domain="http://feishu.internal:8080"))
+    with pytest.raises(DeliveryError) as err:
+        await adapter.send(GROUP, PLAIN_TEXT)
+    assert not err.value.retryable and "https" in err.value.reason
+    await adapter.stop()
+
+
 def test_domain_aliases():
     from adapters.feishu.api import base_url
 
