@@ -40,7 +40,8 @@ async def test_timer_fires_at_the_due_moment_and_follows_changes(engine: Engine)
         assert [t for _, t in desk.alert_messages()] == ["⏰ SLA due soon · IT-1"]
         assert runtime.deliverer.wake.is_set()
         _, committed, sent = timers.runs[-1]
-        assert sent == 1 and 0 <= (committed - first.sla_next_at).total_seconds() < 1
+        # on time: within the lateness the SLA engine promises (p99 ≤ 2 s), however busy the machine
+        assert sent == 1 and 0 <= (committed - first.sla_next_at).total_seconds() < 2
         await asyncio.wait_for(timers.wait_run(), timeout=5)  # re-armed for the breach
         assert [t for _, t in desk.alert_messages()][1:] == ["🔴 SLA breached · IT-1",
                                                              "🔺 SLA escalation level 1 · IT-1"]
