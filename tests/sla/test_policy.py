@@ -206,16 +206,3 @@ def test_bad_policies_are_named() -> None:
     with pytest.raises(PolicyError, match=r"escalations\[0\]"):
         check_policy(SlaPolicy(escalations=[EscalationLevel(after="soon")]))
     check_policy(SlaPolicy())
-
-
-def test_many_clocks_are_cheap() -> None:
-    # Guards against per-minute or per-day stepping creeping back: 10bd targets over holidays for
-    # 5,000 tickets take ~0.1 s; the bound is loose so a slow CI machine does not flake.
-    import time
-
-    cal = BusinessCalendar.from_settings(Calendar())
-    start = time.perf_counter()
-    for i in range(5000):
-        created = cst(2025, 9, 1) + timedelta(minutes=37 * i)
-        compute_clock(policy=POLICY, calendar=cal, priority="P3", created_at=created, now=created)
-    assert time.perf_counter() - start < 3.0
