@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
+from core.db import deferred
 from core.db.models import Ticket, TimelineEntry
 from core.i18n import status_name, t
-from core.records import RecentEntry, fresh_timeline, timeline_text
+from core.records import RecentEntry, pending_timeline, timeline_text
 from core.replies import Button, Field, Reply, TimelineItem
 from core.settings import Desk
 from core.sla.display import card_note
@@ -47,12 +48,13 @@ _RECENT = (select(TimelineEntry.at, TimelineEntry.kind, TimelineEntry.text, Time
 
 
 def recent_timeline(session: Session, ticket: Ticket) -> list[RecentEntry]:
-    """The newest entries first, at most TIMELINE_ON_CARD."""
-    fresh = fresh_timeline(session, ticket)
-    if fresh is not None:
-        return fresh[::-1][:TIMELINE_ON_CARD]
-    return [RecentEntry(at=at, kind=kind, text=text, data=data)
-            for at, kind, text, data in session.connection().execute(_RECENT, {"b_ticket": ticket.id})]
+    """The newest entries first, at most TIMELINE_ON_CARD (those not written yet included)."""
+    entries = pending_timeline(session, ticket)[::-1][:TIMELINE_ON_CARD]
+    if len(entries) == TIMELINE_ON_CARD or deferred.is_fresh(session, ticket.id):
+        return entries  # nothing older can make the card (a fresh ticket has no written entries)
+    written = session.connection().execute(_RECENT, {"b_ticket": ticket.id})
+    entries.extend(RecentEntry(at=at, kind=kind, text=text, data=data) for at, kind, text, data in written)
+    return entries[:TIMELINE_ON_CARD]
 
 
 def ticket_card(session: Session, ticket: Ticket, desk: Desk, lang: str,

@@ -301,9 +301,10 @@ def _answer_status(turn: Turn, question: StatusQuestion) -> None:
 def _on_reaction(turn: Turn, event: ReactionAdded) -> None:
     ctx = turn.ctx
     conv = event.conversation
-    exists = ctx.session.exec(select(ThreadLink).where(
-        ThreadLink.platform == conv.platform, ThreadLink.chat_id == conv.chat_id,
-        ThreadLink.thread_id == event.target_message_id)).first()
+    exists = tickets.pending_thread_link(ctx, conv.platform, conv.chat_id, event.target_message_id) \
+        or ctx.session.exec(select(ThreadLink).where(
+            ThreadLink.platform == conv.platform, ThreadLink.chat_id == conv.chat_id,
+            ThreadLink.thread_id == event.target_message_id)).first()
     if exists is not None:
         return  # that message is already a ticket
     if conv.thread_id and tickets.by_thread(ctx, conv) is not None:

@@ -15,32 +15,23 @@ from sqlalchemy.orm.base import NEVER_SET, NO_VALUE
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
+from core.db import deferred
 from core.db.models import AuditRecord, Ticket, TicketCounter, TimelineEntry
 from core.i18n import EN, t
 
 _M = TypeVar("_M")
 
-# prepared once: append-only rows go straight to the connection, without ORM bookkeeping
-_TIMELINE_INSERT = TimelineEntry.__table__.insert()  # type: ignore[attr-defined]
-_AUDIT_INSERT = AuditRecord.__table__.insert()  # type: ignore[attr-defined]
+_TIMELINE = TimelineEntry.__table__  # type: ignore[attr-defined]
+_AUDIT = AuditRecord.__table__  # type: ignore[attr-defined]
 
 
 def timeline(session: Session, ticket: Ticket, now: datetime, kind: str, key: str, *,
              actor: str | None = None, actor_name: str | None = None, public: bool = True, **kw: object) -> None:
     """A timeline entry stores its message key and arguments, so each reader sees it in their language."""
-    # plain Core inserts for append-only rows: no ORM object or unit-of-work bookkeeping on the hot path
-    row = dict(ticket_id=ticket.id or 0, at=now, actor=actor, actor_name=actor_name, kind=kind,
-               text=t(key, EN, **kw), data=json.dumps({"key": key, "kw": kw}, ensure_ascii=False, default=str),
-               public=public)
-    session.connection().execute(_TIMELINE_INSERT, row)
-    fresh = session.info.get(_FRESH)
-    if fresh is not None and ticket.id in fresh:
-        fresh[ticket.id].append(RecentEntry(at=now, kind=kind, text=row["text"], data=row["data"]))
-
-
-# Tickets opened in the current event: their whole timeline is known here, so drawing their first
-# card needs no query. Reset at the start of every event (see core.intake).
-_FRESH = "deskbot.fresh_tickets"
+    # plain Core rows for append-only tables: no ORM object or unit-of-work bookkeeping on the hot path
+    deferred.insert(session, _TIMELINE, dict(
+        ticket_id=ticket.id or 0, at=now, actor=actor, actor_name=actor_name, kind=kind, text=t(key, EN, **kw),
+        data=json.dumps({"key": key, "kw": kw}, ensure_ascii=False, default=str), public=public))
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,20 +42,10 @@ class RecentEntry:
     data: str | None
 
 
-def start_event(session: Session) -> None:
-    session.info[_FRESH] = {}
-
-
-def mark_fresh(session: Session, ticket: Ticket) -> None:
-    fresh = session.info.get(_FRESH)
-    if fresh is not None:
-        fresh[ticket.id] = []
-
-
-def fresh_timeline(session: Session, ticket: Ticket) -> list[RecentEntry] | None:
-    """The timeline (oldest first) of a ticket opened in this event, or None for older tickets."""
-    fresh = session.info.get(_FRESH)
-    return None if fresh is None else fresh.get(ticket.id)
+def pending_timeline(session: Session, ticket: Ticket) -> list[RecentEntry]:
+    """Entries of `ticket` made in this session and not written yet, oldest first."""
+    return [RecentEntry(at=row["at"], kind=row["kind"], text=row["text"], data=row["data"])
+            for row in deferred.pending(session, _TIMELINE) if row["ticket_id"] == ticket.id]
 
 
 def timeline_text(entry: TimelineEntry | RecentEntry, lang: str) -> str:
@@ -76,7 +57,7 @@ def timeline_text(entry: TimelineEntry | RecentEntry, lang: str) -> str:
 
 def audit(session: Session, now: datetime, actor: str | None, action: str, entity: str, entity_id: object,
           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
-    session.connection().execute(_AUDIT_INSERT, dict(
+    deferred.insert(session, _AUDIT, dict(
         at=now, actor=actor, action=action, entity=entity, entity_id=str(entity_id),
         before=json.dumps(before, ensure_ascii=False, default=str) if before is not None else None,
         after=json.dumps(after, ensure_ascii=False, default=str) if after is not None else None,

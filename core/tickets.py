@@ -11,18 +11,19 @@ from sqlmodel import select
 
 from core.cards import recent_timeline, survey_card, ticket_card
 from core.context import Context
+from core.db import deferred
 from core.db.models import CardMessage, ThreadLink, Ticket, TicketLink
 from core.desks import Refusal, parse_chat, require, roles_of
 from core.events import ConversationRef, UserRef
 from core.i18n import status_name, t
 from core.intents import TicketRef
 from core.ports import Suggestion
-from core.records import audit, insert_loaded, mark_fresh, next_ticket_number, timeline
+from core.records import audit, insert_loaded, next_ticket_number, timeline
 from core.replies import Outgoing, Reply
 from core.routing import pick_assignee, route
 from core.settings import PRIORITIES, Desk
 
-_THREAD_LINK_INSERT = ThreadLink.__table__.insert()  # type: ignore[attr-defined]
+_THREAD_LINKS = ThreadLink.__table__  # type: ignore[attr-defined]
 
 STATUSES = ("new", "assigned", "in_progress", "waiting", "resolved", "closed")
 OPEN = ("new", "assigned", "in_progress", "waiting")
@@ -79,9 +80,21 @@ _CARD_MESSAGE_ID = (select(CardMessage.message_id)
                            CardMessage.conversation_key == bindparam("b_conversation")).limit(1))
 
 
+def pending_thread_link(ctx: Context, platform: str, chat_id: str, thread_id: str) -> tuple[int, str] | None:
+    """(ticket id, side) of a thread link made in this session and not written yet."""
+    for row in deferred.pending(ctx.session, _THREAD_LINKS):
+        if row["thread_id"] == thread_id and row["chat_id"] == chat_id and row["platform"] == platform:
+            return row["ticket_id"], row["side"]
+    return None
+
+
 def by_thread(ctx: Context, conversation: ConversationRef) -> tuple[Ticket, str] | None:
     if not conversation.thread_id:
         return None
+    link = pending_thread_link(ctx, conversation.platform, conversation.chat_id, conversation.thread_id)
+    if link is not None:
+        ticket = ctx.session.get(Ticket, link[0])
+        return (ticket, link[1]) if ticket is not None else None
     row = ctx.session.execute(_BY_THREAD, {"b_platform": conversation.platform, "b_chat": conversation.chat_id,
                                            "b_thread": conversation.thread_id}).first()
     return (row[0], row[1]) if row is not None else None
@@ -211,9 +224,9 @@ def open_ticket(ctx: Context, *, desk: Desk, requester: UserRef, subject: str, d
         suggestions=json.dumps([{"id": s.article_id, "title": s.title} for s in suggestions], ensure_ascii=False)
         if suggestions else None,
     ))
-    mark_fresh(ctx.session, ticket)
+    deferred.mark_fresh(ctx.session, ticket.id)
     if source is not None and source.thread_id:
-        ctx.session.connection().execute(_THREAD_LINK_INSERT, dict(
+        deferred.insert(ctx.session, _THREAD_LINKS, dict(
             platform=source.platform, chat_id=source.chat_id, thread_id=source.thread_id,
             ticket_id=ticket.id, side="requester"))
     lang_d = desk.default_lang
