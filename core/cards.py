@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
-from core.db import deferred
+from core.db import deferred, fast
 from core.db.models import Ticket, TimelineEntry
 from core.i18n import status_name, t
 from core.records import RecentEntry, pending_timeline, timeline_text
@@ -22,9 +23,12 @@ TIMELINE_ON_CARD = 8
 
 
 def local(dt: datetime | None, desk: Desk, fmt: str = "%m-%d %H:%M") -> str:
-    if dt is None:
-        return "—"
-    return dt.astimezone(ZoneInfo(desk.calendar.timezone)).strftime(fmt)
+    return "—" if dt is None else _local(dt, desk.calendar.timezone, fmt)
+
+
+@lru_cache(maxsize=1024)
+def _local(dt: datetime, timezone: str, fmt: str) -> str:
+    return dt.astimezone(ZoneInfo(timezone)).strftime(fmt)  # one event's entries share their moment
 
 
 def ticket_buttons(ticket: Ticket, lang: str) -> tuple[Button, ...]:
@@ -52,7 +56,7 @@ def recent_timeline(session: Session, ticket: Ticket) -> list[RecentEntry]:
     entries = pending_timeline(session, ticket)[::-1][:TIMELINE_ON_CARD]
     if len(entries) == TIMELINE_ON_CARD or deferred.is_fresh(session, ticket.id):
         return entries  # nothing older can make the card (a fresh ticket has no written entries)
-    written = session.connection().execute(_RECENT, {"b_ticket": ticket.id})
+    written = fast.execute(session, _RECENT, {"b_ticket": ticket.id}).all()
     entries.extend(RecentEntry(at=at, kind=kind, text=text, data=data) for at, kind, text, data in written)
     return entries[:TIMELINE_ON_CARD]
 

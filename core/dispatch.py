@@ -40,7 +40,7 @@ from core.intents import (
     parse_ticket_ref,
 )
 from core.masking import mask_secrets
-from core.records import audit, save_tickets
+from core.records import audit, autoflush, columns_of, loaded, save_tickets
 from core.replies import Outgoing, Reply
 from core.settings import PRIORITIES, Desk
 
@@ -242,14 +242,19 @@ def _named_own_ticket(turn: Turn, text: str) -> Ticket | None:
 
 
 # a person's newest tickets in some statuses; built once (building a statement costs more than running it)
-_LATEST = (select(Ticket).where(Ticket.requester == bindparam("b_requester"),
+_LATEST = (select(*columns_of(Ticket)).where(Ticket.requester == bindparam("b_requester"),
                                 Ticket.status.in_(bindparam("b_statuses", expanding=True)))  # type: ignore[attr-defined]
            .order_by(Ticket.id.desc()).limit(10))  # type: ignore[union-attr]
 
 
+def _latest(ctx: Context, user: UserRef, statuses: tuple[str, ...]) -> list[Ticket]:
+    autoflush(ctx.session)
+    rows = ctx.session.connection().execute(_LATEST, {"b_requester": user.identity, "b_statuses": list(statuses)})
+    return loaded(ctx.session, Ticket, rows)
+
+
 def _latest_from(ctx: Context, user: UserRef, conv: ConversationRef, statuses: tuple[str, ...]) -> Ticket | None:
-    candidates = ctx.session.exec(_LATEST, params={"b_requester": user.identity, "b_statuses": list(statuses)}).all()
-    for ticket in candidates:
+    for ticket in _latest(ctx, user, statuses):
         source = tickets.source_conversation(ticket)
         if source is not None and source.platform == conv.platform and source.chat_id == conv.chat_id:
             return ticket
@@ -287,7 +292,7 @@ def _answer_status(turn: Turn, question: StatusQuestion) -> None:
         tickets.can_see(ctx, ticket, user)
         turn.show(replace(ticket_card(ctx.session, ticket, turn.desk, turn.lang), card_key=None))
         return
-    mine = ctx.session.exec(_LATEST, params={"b_requester": user.identity, "b_statuses": list(tickets.OPEN)}).all()
+    mine = _latest(ctx, user, tickets.OPEN)
     if not mine:
         turn.say(t("status.none", turn.lang))
     elif len(mine) == 1:

@@ -146,10 +146,10 @@ def _run_batch(uow: UnitOfWork, services: Services, limit: int, should_stop: Cal
     done: list[Processed] = []
     after_commit: list[Callable[[], None]] = []
     with uow.begin() as session:
-        query = (select(IntakeEvent).where(IntakeEvent.status == "pending").order_by(IntakeEvent.id).limit(limit)
+        query = (select(IntakeEvent.id, IntakeEvent.payload, IntakeEvent.attempts)  # type: ignore[call-overload]
+                 .where(IntakeEvent.status == "pending").order_by(IntakeEvent.id).limit(limit)
                  .with_for_update(skip_locked=True))
-        rows = [(r.id or 0, r.payload, r.attempts) for r in session.execute(query).scalars()]
-        session.expunge_all()
+        rows = session.connection().execute(query).all()
         ok_ids: list[int] = []
         # the batch's append-only rows, written together before the commit (in the isolated rerun: per event)
         rows_of_batch = deferred.install(session)

@@ -11,14 +11,15 @@ from sqlmodel import select
 
 from core.cards import recent_timeline, survey_card, ticket_card
 from core.context import Context
-from core.db import deferred
+from core.db import deferred, fast
 from core.db.models import CardMessage, ThreadLink, Ticket, TicketLink
 from core.desks import Refusal, parse_chat, require, roles_of
 from core.events import ConversationRef, UserRef
 from core.i18n import status_name, t
 from core.intents import TicketRef
+from core.jsontext import dumps
 from core.ports import Suggestion
-from core.records import audit, insert_loaded, next_ticket_number, timeline
+from core.records import audit, autoflush, columns_of, insert_loaded, loaded, next_ticket_number, timeline
 from core.replies import Outgoing, Reply
 from core.routing import pick_assignee, route
 from core.settings import PRIORITIES, Desk
@@ -72,7 +73,7 @@ def by_id(ctx: Context, ticket_id: str | int | None) -> Ticket | None:
 
 
 # hot lookups, built once: constructing a statement costs more than running it
-_BY_THREAD = (select(Ticket, ThreadLink.side).join(ThreadLink, ThreadLink.ticket_id == Ticket.id)  # type: ignore[arg-type]
+_BY_THREAD = (select(*columns_of(Ticket), ThreadLink.side).join(ThreadLink, ThreadLink.ticket_id == Ticket.id)  # type: ignore[arg-type]
               .where(ThreadLink.platform == bindparam("b_platform"), ThreadLink.chat_id == bindparam("b_chat"),
                      ThreadLink.thread_id == bindparam("b_thread")).limit(1))
 _CARD_MESSAGE_ID = (select(CardMessage.message_id)
@@ -82,8 +83,8 @@ _CARD_MESSAGE_ID = (select(CardMessage.message_id)
 
 def pending_thread_link(ctx: Context, platform: str, chat_id: str, thread_id: str) -> tuple[int, str] | None:
     """(ticket id, side) of a thread link made in this session and not written yet."""
-    for row in deferred.pending(ctx.session, _THREAD_LINKS):
-        if row["thread_id"] == thread_id and row["chat_id"] == chat_id and row["platform"] == platform:
+    for row in deferred.pending(ctx.session, _THREAD_LINKS, "thread_id", thread_id):
+        if row["chat_id"] == chat_id and row["platform"] == platform:
             return row["ticket_id"], row["side"]
     return None
 
@@ -95,9 +96,10 @@ def by_thread(ctx: Context, conversation: ConversationRef) -> tuple[Ticket, str]
     if link is not None:
         ticket = ctx.session.get(Ticket, link[0])
         return (ticket, link[1]) if ticket is not None else None
-    row = ctx.session.execute(_BY_THREAD, {"b_platform": conversation.platform, "b_chat": conversation.chat_id,
-                                           "b_thread": conversation.thread_id}).first()
-    return (row[0], row[1]) if row is not None else None
+    autoflush(ctx.session)
+    rows = fast.execute(ctx.session, _BY_THREAD, {"b_platform": conversation.platform, "b_chat": conversation.chat_id,
+                                                  "b_thread": conversation.thread_id}).all()
+    return (loaded(ctx.session, Ticket, [rows[0][:-1]])[0], rows[0][-1]) if rows else None
 
 
 def desk_of(ctx: Context, ticket: Ticket) -> Desk:
@@ -134,8 +136,8 @@ def team_thread(ctx: Context, ticket: Ticket) -> ConversationRef | None:
     if team is None:
         return None
     # card rows are written by delivery, never pending in this session: a plain connection query will do
-    message_id = ctx.session.connection().execute(
-        _CARD_MESSAGE_ID, {"b_card": f"ticket:{ticket.id}", "b_conversation": team.key}).scalar()
+    message_id = fast.execute(
+        ctx.session, _CARD_MESSAGE_ID, {"b_card": f"ticket:{ticket.id}", "b_conversation": team.key}).scalar()
     return team.in_thread(message_id) if message_id is not None else team
 
 
@@ -185,7 +187,8 @@ def _reader(ctx: Context, desk: Desk) -> str:
 
 def _changed(ctx: Context, ticket: Ticket, what: str) -> None:
     ticket.updated_at = ctx.now
-    ctx.session.add(ticket)  # flushed with the next query or at the end of the event
+    if ticket not in ctx.session:  # flushed with the next query or at the end of the event
+        ctx.session.add(ticket)
     for hook in ctx.services.hooks:
         hook.on_ticket_change(ctx, ticket, what)
 
@@ -219,7 +222,7 @@ def open_ticket(ctx: Context, *, desk: Desk, requester: UserRef, subject: str, d
         location=location, requester=requester.identity, requester_name=name_of(requester),
         support_group=group.name if group else None, lang=lang,
         source_platform=conversation.platform if conversation else via,
-        source_conversation=json.dumps(source.to_json(), ensure_ascii=False) if source else None,
+        source_conversation=dumps(source.to_json()) if source else None,
         source_message_id=message_id, created_at=ctx.now, updated_at=ctx.now,
         suggestions=json.dumps([{"id": s.article_id, "title": s.title} for s in suggestions], ensure_ascii=False)
         if suggestions else None,

@@ -5,7 +5,7 @@ writes them. While an intake batch runs (core.intake installs a buffer on its se
 them here, and `write` sends each table's rows in one executemany, in the order they were made (so
 ids keep the order of the events). Outside a batch (API, sweeps, tests) `insert` writes at once.
 
-Readers inside the batch see pending rows through `pending`; `mark` and `rewind` undo what an event
+Readers inside the batch find pending rows with `pending`; `mark` and `rewind` undo what an event
 added when its savepoint is rolled back."""
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import Table
 from sqlmodel import Session
+
+from core.db import fast
 
 _KEY = "deskbot.deferred_rows"
 
@@ -25,6 +27,22 @@ class DeferredRows:
         self.tables: dict[Table, list[dict[str, Any]]] = {}
         # tickets inserted since the last write: every deferred row about them is still here
         self.fresh: dict[int, None] = {}
+        # rows by the value of one column, built on the first lookup, dropped when rows go away
+        self._indexes: dict[tuple[Table, str], dict[Any, list[dict[str, Any]]]] = {}
+
+    def add(self, table: Table, row: dict[str, Any]) -> None:
+        self.tables.setdefault(table, []).append(row)
+        for (indexed, column), index in self._indexes.items():
+            if indexed is table:
+                index.setdefault(row[column], []).append(row)
+
+    def matching(self, table: Table, column: str, value: Any) -> list[dict[str, Any]]:
+        index = self._indexes.get((table, column))
+        if index is None:
+            index = self._indexes[(table, column)] = {}
+            for row in self.tables.get(table, ()):
+                index.setdefault(row[column], []).append(row)
+        return index.get(value, [])
 
     def mark(self) -> Mark:
         return tuple((table, len(rows)) for table, rows in self.tables.items()), len(self.fresh)
@@ -36,17 +54,18 @@ class DeferredRows:
             del rows[known.get(table, 0):]
         for ticket_id in list(self.fresh)[fresh:]:
             del self.fresh[ticket_id]
+        self._indexes.clear()
 
     def clear(self) -> None:
         for rows in self.tables.values():
             rows.clear()
         self.fresh.clear()
+        self._indexes.clear()
 
     def write(self, session: Session) -> None:
-        connection = session.connection()
         for table, rows in self.tables.items():
             if rows:
-                connection.execute(_insert_of(table), rows)
+                fast.execute_many(session, _insert_of(table), rows)
         self.clear()
 
 
@@ -69,15 +88,15 @@ def install(session: Session) -> DeferredRows:
 def insert(session: Session, table: Table, row: dict[str, Any]) -> None:
     buffer = session.info.get(_KEY)
     if buffer is None:
-        session.connection().execute(_insert_of(table), row)
+        fast.execute(session, _insert_of(table), row)
     else:
-        buffer.tables.setdefault(table, []).append(row)
+        buffer.add(table, row)
 
 
-def pending(session: Session, table: Table) -> list[dict[str, Any]]:
-    """Rows of `table` made in this session and not written yet (oldest first)."""
+def pending(session: Session, table: Table, column: str, value: Any) -> list[dict[str, Any]]:
+    """Rows of `table` with `column` == `value` made in this session and not written yet (oldest first)."""
     buffer = session.info.get(_KEY)
-    return buffer.tables.get(table, []) if buffer is not None else []
+    return buffer.matching(table, column, value) if buffer is not None else []
 
 
 def mark_fresh(session: Session, ticket_id: int) -> None:
