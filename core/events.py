@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, ClassVar
 
+from core.jsontext import dumps
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UserRef:
@@ -155,7 +157,7 @@ def event_to_json(event: Inbound) -> str:
         elif isinstance(value, Mapping):
             value = dict(value)
         data[f.name] = value
-    return json.dumps(data, ensure_ascii=False)
+    return dumps(data)
 
 
 def event_from_json(text: str) -> Inbound:

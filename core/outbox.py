@@ -14,6 +14,7 @@ from sqlmodel import Session
 from core.db import deferred
 from core.db.models import CardMessage, OutboxMessage, ThreadLink
 from core.events import ConversationRef
+from core.jsontext import dumps
 from core.replies import Outgoing, Reply
 from core.settings import Delivery
 
@@ -42,7 +43,7 @@ def outbox_row(out: Outgoing, now: datetime, reply_json: str | None = None) -> d
 
 
 def _conv_json(conv: ConversationRef) -> str:
-    return json.dumps(conv.to_json(), ensure_ascii=False)
+    return dumps(conv.to_json())
 
 
 @dataclass(frozen=True, slots=True)
