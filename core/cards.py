@@ -6,9 +6,10 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam
+from sqlalchemy import Row, bindparam
 from sqlmodel import Session, select
 
 from core.db import deferred, fast
@@ -137,7 +138,7 @@ def survey_card(ticket: Ticket, lang: str, resolver: str, *, answered: str | Non
                  priority=ticket.priority)
 
 
-def ticket_list(tickets: list[Ticket], lang: str, title_key: str) -> Reply:
+def ticket_list(tickets: Sequence[Ticket | Row[Any]], lang: str, title_key: str) -> Reply:
     if not tickets:
         return Reply(fallback_text=t("list.empty", lang), lang=lang)
     lines = [f"{tk.key} [{tk.priority}] {status_name(tk.status, lang)} — {tk.subject}" for tk in tickets]

@@ -6,8 +6,9 @@ import json
 import logging
 import re
 from dataclasses import replace
+from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import Row, bindparam
 from sqlmodel import Session, select
 
 from core import deflection, tickets
@@ -247,17 +248,18 @@ _LATEST = (select(*columns_of(Ticket)).where(Ticket.requester == bindparam("b_re
            .order_by(Ticket.id.desc()).limit(10))  # type: ignore[union-attr]
 
 
-def _latest(ctx: Context, user: UserRef, statuses: tuple[str, ...]) -> list[Ticket]:
+def _latest(ctx: Context, user: UserRef, statuses: tuple[str, ...]) -> list[Row[Any]]:
+    """As rows (after the autoflush a query does): only a ticket acted upon needs to be a session object."""
     autoflush(ctx.session)
-    rows = ctx.session.connection().execute(_LATEST, {"b_requester": user.identity, "b_statuses": list(statuses)})
-    return loaded(ctx.session, Ticket, rows)
+    return list(ctx.session.connection().execute(
+        _LATEST, {"b_requester": user.identity, "b_statuses": list(statuses)}))
 
 
 def _latest_from(ctx: Context, user: UserRef, conv: ConversationRef, statuses: tuple[str, ...]) -> Ticket | None:
-    for ticket in _latest(ctx, user, statuses):
-        source = tickets.source_conversation(ticket)
+    for row in _latest(ctx, user, statuses):
+        source = tickets.source_conversation(row)
         if source is not None and source.platform == conv.platform and source.chat_id == conv.chat_id:
-            return ticket
+            return loaded(ctx.session, Ticket, [row])[0]
     return None
 
 
@@ -296,9 +298,10 @@ def _answer_status(turn: Turn, question: StatusQuestion) -> None:
     if not mine:
         turn.say(t("status.none", turn.lang))
     elif len(mine) == 1:
-        turn.show(replace(ticket_card(ctx.session, mine[0], turn.desk, turn.lang), card_key=None))
+        ticket = loaded(ctx.session, Ticket, mine)[0]
+        turn.show(replace(ticket_card(ctx.session, ticket, turn.desk, turn.lang), card_key=None))
     else:
-        turn.show(ticket_list(list(mine), turn.lang, "status.list_title"))
+        turn.show(ticket_list(mine, turn.lang, "status.list_title"))
 
 
 # ---------------------------------------------------------------- reactions and forms

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Row, bindparam, update
 from sqlmodel import select
 
 from core.cards import recent_timeline, survey_card, ticket_card
@@ -115,7 +116,7 @@ def can_see(ctx: Context, ticket: Ticket, actor: UserRef) -> None:
 
 # ---------------------------------------------------------------- outbound helpers
 
-def source_conversation(ticket: Ticket) -> ConversationRef | None:
+def source_conversation(ticket: Ticket | Row[Any]) -> ConversationRef | None:
     if not ticket.source_conversation:
         return None
     return ConversationRef.from_json(json.loads(ticket.source_conversation))

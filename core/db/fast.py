@@ -33,27 +33,27 @@ class _Prepared:
             raise ValueError("only scalar column defaults are filled in here")
         names = compiled.positiontup if compiled.positional else list(compiled.bind_names.values())
         escaped = compiled.escaped_bind_names
-        # (name to send, name in the given values, constant, processor) for every parameter
-        self.binds: list[tuple[str, str, Any, _Processor]] = []
-        for name in names:
+        self.sent = [escaped.get(name, name) for name in names]  # the names in the SQL text
+        # for every parameter: the key of its value in the given values, or "" and a constant
+        self.take: list[tuple[str, Any]] = []
+        self.processors: list[tuple[int, Callable[[Any], Any]]] = []  # (position, processor)
+        for position, name in enumerate(names):
             bind = compiled.binds[name]
             if name not in keys and name not in defaults and bind.required:
                 raise ValueError(f"no value for parameter {name}")
-            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if processor is not None and bind.type.python_type is datetime:
-                processor = _remembering(processor)
-            constant = defaults.get(name, bind.value)
-            self.binds.append((escaped.get(name, name), name if name in keys else "", constant, processor))
+            self.take.append((name, None) if name in keys else ("", defaults.get(name, bind.value)))
+            processor = _bind_processor(bind.type, dialect)
+            if processor is not None:
+                self.processors.append((position, processor))
         self.positional = compiled.positional
         self.columns = list(getattr(stmt, "selected_columns", None) or getattr(stmt, "exported_columns", ()))
         self.results: list[_Processor] | None = None  # from the first result's column types, as SQLAlchemy does
 
     def parameters(self, values: dict[str, Any]) -> Any:
-        out = []
-        for _sent, name, constant, processor in self.binds:
-            value = values[name] if name else constant
-            out.append(processor(value) if processor is not None else value)
-        return out if self.positional else {b[0]: v for b, v in zip(self.binds, out, strict=True)}
+        out = [values[name] if name else constant for name, constant in self.take]
+        for position, processor in self.processors:
+            out[position] = processor(out[position])
+        return out if self.positional else dict(zip(self.sent, out, strict=True))
 
     def rows(self, raw: list[tuple[Any, ...]], description: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         if self.results is None:
@@ -65,12 +65,28 @@ class _Prepared:
         return [tuple(p(v) if p is not None else v for p, v in zip(results, row, strict=True)) for row in raw]
 
 
+_DATETIME_PROCESSORS: dict[tuple[str, str], Callable[[Any], Any] | None] = {}
+
+
+def _bind_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    processor = type_.dialect_impl(dialect).bind_processor(dialect)
+    if processor is None or type_.python_type is not datetime:
+        return processor
+    # one per datetime type, shared by every statement, remembering its last answer: the rows of one
+    # event bind the same `now` many times
+    key = (repr(type_), dialect.name)
+    if key not in _DATETIME_PROCESSORS:
+        _DATETIME_PROCESSORS[key] = _remembering(processor)
+    return _DATETIME_PROCESSORS[key]
+
+
 def _remembering(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """The processor of a datetime parameter, keeping its last answer: an event binds one `now` many times."""
     last: tuple[Any, Any] = (object(), None)  # replaced as a whole, so threads sharing it read a matching pair
 
     def process(value: Any) -> Any:
         nonlocal last
+        if value is None:
+            return processor(value)
         known = last
         if known[0] is value:
             return known[1]
