@@ -75,8 +75,7 @@ class Reply:
 
     def to_json(self) -> str:
         def user(u: UserRef | None) -> dict[str, Any] | None:
-            return None if u is None else {"platform": u.platform, "user_id": u.user_id,
-                                            "display_name": u.display_name}
+            return None if u is None else u.to_json()
 
         # written by hand: dataclasses.asdict deep-copies and is slow on the intake hot path
         return dumps({
