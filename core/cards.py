@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam
+from sqlalchemy import Row, bindparam
 from sqlmodel import Session, select
 
+from core.db import deferred, fast
 from core.db.models import Ticket, TimelineEntry
 from core.i18n import status_name, t
-from core.records import RecentEntry, fresh_timeline, timeline_text
+from core.records import RecentEntry, pending_timeline, timeline_text
 from core.replies import Button, Field, Reply, TimelineItem
 from core.settings import Desk
 from core.sla.display import card_note
@@ -21,9 +24,12 @@ TIMELINE_ON_CARD = 8
 
 
 def local(dt: datetime | None, desk: Desk, fmt: str = "%m-%d %H:%M") -> str:
-    if dt is None:
-        return "—"
-    return dt.astimezone(ZoneInfo(desk.calendar.timezone)).strftime(fmt)
+    return "—" if dt is None else _local(dt, desk.calendar.timezone, fmt)
+
+
+@lru_cache(maxsize=1024)
+def _local(dt: datetime, timezone: str, fmt: str) -> str:
+    return dt.astimezone(ZoneInfo(timezone)).strftime(fmt)  # one event's entries share their moment
 
 
 def ticket_buttons(ticket: Ticket, lang: str) -> tuple[Button, ...]:
@@ -47,12 +53,13 @@ _RECENT = (select(TimelineEntry.at, TimelineEntry.kind, TimelineEntry.text, Time
 
 
 def recent_timeline(session: Session, ticket: Ticket) -> list[RecentEntry]:
-    """The newest entries first, at most TIMELINE_ON_CARD."""
-    fresh = fresh_timeline(session, ticket)
-    if fresh is not None:
-        return fresh[::-1][:TIMELINE_ON_CARD]
-    return [RecentEntry(at=at, kind=kind, text=text, data=data)
-            for at, kind, text, data in session.connection().execute(_RECENT, {"b_ticket": ticket.id})]
+    """The newest entries first, at most TIMELINE_ON_CARD (those not written yet included)."""
+    entries = pending_timeline(session, ticket)[::-1][:TIMELINE_ON_CARD]
+    if len(entries) == TIMELINE_ON_CARD or deferred.is_fresh(session, ticket.id):
+        return entries  # nothing older can make the card (a fresh ticket has no written entries)
+    written = fast.execute(session, _RECENT, {"b_ticket": ticket.id}).all()
+    entries.extend(RecentEntry(at=at, kind=kind, text=text, data=data) for at, kind, text, data in written)
+    return entries[:TIMELINE_ON_CARD]
 
 
 def ticket_card(session: Session, ticket: Ticket, desk: Desk, lang: str,
@@ -132,7 +139,7 @@ def survey_card(ticket: Ticket, lang: str, resolver: str, *, answered: str | Non
                  priority=ticket.priority)
 
 
-def ticket_list(tickets: list[Ticket], lang: str, title_key: str) -> Reply:
+def ticket_list(tickets: Sequence[Ticket | Row[Any]], lang: str, title_key: str) -> Reply:
     if not tickets:
         return Reply(fallback_text=t("list.empty", lang), lang=lang)
     lines = [f"{tk.key} [{tk.priority}] {status_name(tk.status, lang)} — {tk.subject}" for tk in tickets]

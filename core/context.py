@@ -8,8 +8,9 @@ from datetime import datetime
 from sqlmodel import Session
 
 from core.clock import Clock
+from core.db import deferred
 from core.desks import DeskBook
-from core.outbox import enqueue, outbox_row
+from core.outbox import enqueue
 from core.ports import KnowledgePort, NoKnowledge
 from core.replies import Outgoing, Reply
 from core.settings import CoreSettings
@@ -41,9 +42,6 @@ class Context:
     sent: list[Outgoing] = field(default_factory=list)
     lang: str | None = None  # language of the person being answered, when one is known
     after_commit: list = field(default_factory=list)  # callables run once the transaction committed
-    # when a list: outbox rows are collected here and the caller writes them (outbox.enqueue_rows) before
-    # its transaction commits; the intake runner writes a whole batch in one statement this way
-    outbox_rows: list | None = None
     _last_json: tuple[Reply, str] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -55,21 +53,17 @@ class Context:
         return self.services.settings
 
     def send(self, out: Outgoing) -> None:
-        if self.outbox_rows is None:
-            enqueue(self.session, out, self.now)
-        else:
-            # one card sent to two places is serialised once
-            last = self._last_json
-            reply_json = last[1] if last is not None and last[0] is out.reply else out.reply.to_json()
-            self._last_json = (out.reply, reply_json)
-            self.outbox_rows.append(outbox_row(out, self.now, reply_json))
+        # one card sent to two places is serialised once
+        last = self._last_json
+        reply_json = last[1] if last is not None and last[0] is out.reply else out.reply.to_json()
+        self._last_json = (out.reply, reply_json)
+        enqueue(self.session, out, self.now, reply_json)
         self.sent.append(out)
 
-    def checkpoint(self) -> tuple[int, int]:
-        """How much has been sent so far; `rewind` forgets what was sent after it."""
-        return len(self.sent), len(self.outbox_rows) if self.outbox_rows is not None else 0
+    def checkpoint(self) -> tuple[int, deferred.Mark | None]:
+        """How much has been sent and written so far; `rewind` forgets what came after it."""
+        return len(self.sent), deferred.mark(self.session)
 
-    def rewind(self, mark: tuple[int, int]) -> None:
+    def rewind(self, mark: tuple[int, deferred.Mark | None]) -> None:
         del self.sent[mark[0]:]
-        if self.outbox_rows is not None:
-            del self.outbox_rows[mark[1]:]
+        deferred.rewind(self.session, mark[1])

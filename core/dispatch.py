@@ -6,8 +6,9 @@ import json
 import logging
 import re
 from dataclasses import replace
+from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import Row, bindparam
 from sqlmodel import Session, select
 
 from core import deflection, tickets
@@ -42,7 +43,7 @@ from core.intents import (
     parse_ticket_ref,
 )
 from core.masking import mask_secrets
-from core.records import audit, save_tickets
+from core.records import audit, autoflush, columns_of, loaded, save_tickets
 from core.replies import Outgoing, Reply
 from core.settings import PRIORITIES, Desk
 
@@ -274,17 +275,23 @@ def _named_own_ticket(turn: Turn, text: str) -> Ticket | None:
 
 
 # a person's newest tickets in some statuses; built once (building a statement costs more than running it)
-_LATEST = (select(Ticket).where(Ticket.requester == bindparam("b_requester"),
+_LATEST = (select(*columns_of(Ticket)).where(Ticket.requester == bindparam("b_requester"),
                                 Ticket.status.in_(bindparam("b_statuses", expanding=True)))  # type: ignore[attr-defined]
            .order_by(Ticket.id.desc()).limit(10))  # type: ignore[union-attr]
 
 
+def _latest(ctx: Context, user: UserRef, statuses: tuple[str, ...]) -> list[Row[Any]]:
+    """As rows (after the autoflush a query does): only a ticket acted upon needs to be a session object."""
+    autoflush(ctx.session)
+    return list(ctx.session.connection().execute(
+        _LATEST, {"b_requester": user.identity, "b_statuses": list(statuses)}))
+
+
 def _latest_from(ctx: Context, user: UserRef, conv: ConversationRef, statuses: tuple[str, ...]) -> Ticket | None:
-    candidates = ctx.session.exec(_LATEST, params={"b_requester": user.identity, "b_statuses": list(statuses)}).all()
-    for ticket in candidates:
-        source = tickets.source_conversation(ticket)
+    for row in _latest(ctx, user, statuses):
+        source = tickets.source_conversation(row)
         if source is not None and source.platform == conv.platform and source.chat_id == conv.chat_id:
-            return ticket
+            return loaded(ctx.session, Ticket, [row])[0]
     return None
 
 
@@ -319,13 +326,14 @@ def _answer_status(turn: Turn, question: StatusQuestion) -> None:
         tickets.can_see(ctx, ticket, user)
         turn.show(replace(ticket_card(ctx.session, ticket, turn.desk, turn.lang), card_key=None))
         return
-    mine = ctx.session.exec(_LATEST, params={"b_requester": user.identity, "b_statuses": list(tickets.OPEN)}).all()
+    mine = _latest(ctx, user, tickets.OPEN)
     if not mine:
         turn.say(t("status.none", turn.lang))
     elif len(mine) == 1:
-        turn.show(replace(ticket_card(ctx.session, mine[0], turn.desk, turn.lang), card_key=None))
+        ticket = loaded(ctx.session, Ticket, mine)[0]
+        turn.show(replace(ticket_card(ctx.session, ticket, turn.desk, turn.lang), card_key=None))
     else:
-        turn.show(ticket_list(list(mine), turn.lang, "status.list_title"))
+        turn.show(ticket_list(mine, turn.lang, "status.list_title"))
 
 
 # ---------------------------------------------------------------- reactions and forms
@@ -333,9 +341,10 @@ def _answer_status(turn: Turn, question: StatusQuestion) -> None:
 def _on_reaction(turn: Turn, event: ReactionAdded) -> None:
     ctx = turn.ctx
     conv = event.conversation
-    exists = ctx.session.exec(select(ThreadLink).where(
-        ThreadLink.platform == conv.platform, ThreadLink.chat_id == conv.chat_id,
-        ThreadLink.thread_id == event.target_message_id)).first()
+    exists = tickets.pending_thread_link(ctx, conv.platform, conv.chat_id, event.target_message_id) \
+        or ctx.session.exec(select(ThreadLink).where(
+            ThreadLink.platform == conv.platform, ThreadLink.chat_id == conv.chat_id,
+            ThreadLink.thread_id == event.target_message_id)).first()
     if exists is not None:
         return  # that message is already a ticket
     if conv.thread_id and tickets.by_thread(ctx, conv) is not None:

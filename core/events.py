@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, ClassVar
+
+from core.jsontext import dumps
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -20,6 +22,10 @@ class UserRef:
     @property
     def identity(self) -> str:
         return f"{self.platform}:{self.user_id}"
+
+    def to_json(self) -> dict[str, Any]:
+        # by hand: dataclasses.asdict deep-copies, and this runs for every stored event and reply
+        return {"platform": self.platform, "user_id": self.user_id, "display_name": self.display_name}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,7 +56,10 @@ class ConversationRef:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ConversationRef:
-        return cls(**{f.name: data.get(f.name) for f in fields(cls) if f.name in data})  # type: ignore[arg-type]
+        return cls(**{name: data[name] for name in _CONVERSATION_FIELDS if name in data})
+
+
+_CONVERSATION_FIELDS = tuple(f.name for f in fields(ConversationRef))  # read for every stored conversation
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,13 +158,13 @@ def event_to_json(event: Inbound) -> str:
         if isinstance(value, datetime):
             value = value.isoformat()
         elif isinstance(value, UserRef | ConversationRef):
-            value = asdict(value)
+            value = value.to_json()
         elif isinstance(value, tuple):
-            value = [asdict(v) if isinstance(v, UserRef) else v for v in value]
+            value = [v.to_json() if isinstance(v, UserRef) else v for v in value]
         elif isinstance(value, Mapping):
             value = dict(value)
         data[f.name] = value
-    return json.dumps(data, ensure_ascii=False)
+    return dumps(data)
 
 
 def event_from_json(text: str) -> Inbound:

@@ -16,6 +16,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
 from core.context import Context, Services
+from core.db import deferred
 from core.db.models import IntakeEvent
 from core.db.uow import UnitOfWork
 from core.dispatch import dispatch
@@ -30,8 +31,6 @@ from core.events import (
 )
 from core.i18n import norm_lang, t
 from core.masking import mask_secrets
-from core.outbox import enqueue_rows
-from core.records import start_event
 from core.replies import Outgoing, Reply
 
 log = logging.getLogger(__name__)
@@ -147,20 +146,19 @@ def _run_batch(uow: UnitOfWork, services: Services, limit: int, should_stop: Cal
     done: list[Processed] = []
     after_commit: list[Callable[[], None]] = []
     with uow.begin() as session:
-        query = (select(IntakeEvent).where(IntakeEvent.status == "pending").order_by(IntakeEvent.id).limit(limit)
+        query = (select(IntakeEvent.id, IntakeEvent.payload, IntakeEvent.attempts)  # type: ignore[call-overload]
+                 .where(IntakeEvent.status == "pending").order_by(IntakeEvent.id).limit(limit)
                  .with_for_update(skip_locked=True))
-        rows = [(r.id or 0, r.payload, r.attempts) for r in session.execute(query).scalars()]
-        session.expunge_all()
+        rows = session.connection().execute(query).all()
         ok_ids: list[int] = []
-        # the batch's outbox rows, written together before the commit (in the isolated rerun: per event)
-        outbox_rows: list[dict[str, object]] = []
+        # the batch's append-only rows, written together before the commit (in the isolated rerun: per event)
+        rows_of_batch = deferred.install(session)
         for row_id, payload, attempts in rows:
             if should_stop():
                 break
             now = services.clock.now()
             event = event_from_json(payload)
-            ctx = Context(session=session, services=services, now=now, outbox_rows=outbox_rows)
-            start_event(session)
+            ctx = Context(session=session, services=services, now=now)
             if not isolate:
                 try:
                     dispatch(ctx, event, savepoint=False)
@@ -171,15 +169,15 @@ def _run_batch(uow: UnitOfWork, services: Services, limit: int, should_stop: Cal
                 savepoint = session.begin_nested()
                 try:
                     dispatch(ctx, event)
-                    enqueue_rows(session, outbox_rows)
-                    outbox_rows.clear()
+                    rows_of_batch.write(session)
                     session.flush()
                     savepoint.commit()
                 except Exception as exc:  # noqa: BLE001 - one bad event must not stop the others
                     savepoint.rollback()
-                    outbox_rows.clear()
+                    rows_of_batch.clear()
                     session.expunge_all()  # objects of the rolled-back work must not linger
                     apology = _hold_back(session, services, row_id, attempts, event, exc, now)
+                    rows_of_batch.write(session)  # the apology, outside any event's savepoint
                     if apology is not None:
                         done.append(apology)
                     continue
@@ -188,7 +186,10 @@ def _run_batch(uow: UnitOfWork, services: Services, limit: int, should_stop: Cal
             after_commit.extend(ctx.after_commit)
             # keep the identity map small: every flush and ORM statement walks it
             session.expunge_all()
-        enqueue_rows(session, outbox_rows)
+        try:
+            rows_of_batch.write(session)  # nothing left in the isolated rerun: each event wrote its own
+        except Exception as exc:
+            raise _BatchFailed from exc  # a constraint only the database checks: the rerun finds the event
         _mark(session, ok_ids, status="done", processed_at=services.clock.now(), error=None)
     for callback in after_commit:
         try:

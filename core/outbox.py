@@ -11,22 +11,19 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlmodel import Session
 
+from core.db import deferred
 from core.db.models import CardMessage, OutboxMessage, ThreadLink
 from core.events import ConversationRef
+from core.jsontext import dumps
 from core.replies import Outgoing, Reply
 from core.settings import Delivery
 
-_INSERT = OutboxMessage.__table__.insert()  # type: ignore[attr-defined]
+_OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 
 
-def enqueue(session: Session, out: Outgoing, now: datetime) -> None:
-    session.connection().execute(_INSERT, outbox_row(out, now))
-
-
-def enqueue_rows(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Write rows made by `outbox_row`, in their order (ids keep each conversation's order)."""
-    if rows:
-        session.connection().execute(_INSERT, rows)
+def enqueue(session: Session, out: Outgoing, now: datetime, reply_json: str | None = None) -> None:
+    """Write one message to send (during an intake batch: with the batch's other rows, see core.db.deferred)."""
+    deferred.insert(session, _OUTBOX, outbox_row(out, now, reply_json))
 
 
 def outbox_row(out: Outgoing, now: datetime, reply_json: str | None = None) -> dict[str, Any]:
@@ -46,7 +43,7 @@ def outbox_row(out: Outgoing, now: datetime, reply_json: str | None = None) -> d
 
 
 def _conv_json(conv: ConversationRef) -> str:
-    return json.dumps(conv.to_json(), ensure_ascii=False)
+    return dumps(conv.to_json())
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.events import ConversationRef, UserRef
+from core.jsontext import dumps
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,11 +75,10 @@ class Reply:
 
     def to_json(self) -> str:
         def user(u: UserRef | None) -> dict[str, Any] | None:
-            return None if u is None else {"platform": u.platform, "user_id": u.user_id,
-                                            "display_name": u.display_name}
+            return None if u is None else u.to_json()
 
         # written by hand: dataclasses.asdict deep-copies and is slow on the intake hot path
-        return json.dumps({
+        return dumps({
             "fallback_text": self.fallback_text, "title": self.title, "body_md": self.body_md,
             "fields": [{"label": f.label, "value": f.value} for f in self.fields],
             "timeline": [{"at": i.at, "text": i.text} for i in self.timeline],
@@ -87,7 +87,7 @@ class Reply:
             "card_key": self.card_key, "only_visible_to": user(self.only_visible_to), "lang": self.lang,
             "status": self.status, "priority": self.priority, "mention": user(self.mention),
             "extras": dict(self.extras),
-        }, ensure_ascii=False)
+        })
 
     @classmethod
     def from_json(cls, text: str) -> Reply:

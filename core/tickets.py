@@ -5,24 +5,27 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Row, bindparam, update
 from sqlmodel import col, select
 
 from core.cards import recent_timeline, survey_card, ticket_card
 from core.context import Context
+from core.db import deferred, fast
 from core.db.models import CardMessage, ThreadLink, Ticket, TicketLink
 from core.desks import Refusal, parse_chat, require, roles_of
 from core.events import ConversationRef, UserRef
 from core.i18n import status_name, t
 from core.intents import TicketRef
+from core.jsontext import dumps
 from core.ports import Suggestion
-from core.records import audit, insert_loaded, mark_fresh, next_ticket_number, timeline
+from core.records import audit, autoflush, columns_of, insert_loaded, loaded, next_ticket_number, timeline
 from core.replies import Outgoing, Reply
 from core.routing import pick_assignee, route
 from core.settings import PRIORITIES, Desk
 
-_THREAD_LINK_INSERT = ThreadLink.__table__.insert()  # type: ignore[attr-defined]
+_THREAD_LINKS = ThreadLink.__table__  # type: ignore[attr-defined]
 
 STATUSES = ("new", "assigned", "in_progress", "waiting", "resolved", "closed")
 OPEN = ("new", "assigned", "in_progress", "waiting")
@@ -71,7 +74,7 @@ def by_id(ctx: Context, ticket_id: str | int | None) -> Ticket | None:
 
 
 # hot lookups, built once: constructing a statement costs more than running it
-_BY_THREAD = (select(Ticket, ThreadLink.side).join(ThreadLink, ThreadLink.ticket_id == Ticket.id)  # type: ignore[arg-type]
+_BY_THREAD = (select(*columns_of(Ticket), ThreadLink.side).join(ThreadLink, ThreadLink.ticket_id == Ticket.id)  # type: ignore[arg-type]
               .where(ThreadLink.platform == bindparam("b_platform"), ThreadLink.chat_id == bindparam("b_chat"),
                      ThreadLink.thread_id == bindparam("b_thread")).limit(1))
 _CARD_MESSAGE_ID = (select(CardMessage.message_id)
@@ -79,12 +82,25 @@ _CARD_MESSAGE_ID = (select(CardMessage.message_id)
                            CardMessage.conversation_key == bindparam("b_conversation")).limit(1))
 
 
+def pending_thread_link(ctx: Context, platform: str, chat_id: str, thread_id: str) -> tuple[int, str] | None:
+    """(ticket id, side) of a thread link made in this session and not written yet."""
+    for row in deferred.pending(ctx.session, _THREAD_LINKS, "thread_id", thread_id):
+        if row["chat_id"] == chat_id and row["platform"] == platform:
+            return row["ticket_id"], row["side"]
+    return None
+
+
 def by_thread(ctx: Context, conversation: ConversationRef) -> tuple[Ticket, str] | None:
     if not conversation.thread_id:
         return None
-    row = ctx.session.execute(_BY_THREAD, {"b_platform": conversation.platform, "b_chat": conversation.chat_id,
-                                           "b_thread": conversation.thread_id}).first()
-    return (row[0], row[1]) if row is not None else None
+    link = pending_thread_link(ctx, conversation.platform, conversation.chat_id, conversation.thread_id)
+    if link is not None:
+        ticket = ctx.session.get(Ticket, link[0])
+        return (ticket, link[1]) if ticket is not None else None
+    autoflush(ctx.session)
+    rows = fast.execute(ctx.session, _BY_THREAD, {"b_platform": conversation.platform, "b_chat": conversation.chat_id,
+                                                  "b_thread": conversation.thread_id}).all()
+    return (loaded(ctx.session, Ticket, [rows[0][:-1]])[0], rows[0][-1]) if rows else None
 
 
 def desk_of(ctx: Context, ticket: Ticket) -> Desk:
@@ -100,7 +116,7 @@ def can_see(ctx: Context, ticket: Ticket, actor: UserRef) -> None:
 
 # ---------------------------------------------------------------- outbound helpers
 
-def source_conversation(ticket: Ticket) -> ConversationRef | None:
+def source_conversation(ticket: Ticket | Row[Any]) -> ConversationRef | None:
     if not ticket.source_conversation:
         return None
     return ConversationRef.from_json(json.loads(ticket.source_conversation))
@@ -121,8 +137,8 @@ def team_thread(ctx: Context, ticket: Ticket) -> ConversationRef | None:
     if team is None:
         return None
     # card rows are written by delivery, never pending in this session: a plain connection query will do
-    message_id = ctx.session.connection().execute(
-        _CARD_MESSAGE_ID, {"b_card": f"ticket:{ticket.id}", "b_conversation": team.key}).scalar()
+    message_id = fast.execute(
+        ctx.session, _CARD_MESSAGE_ID, {"b_card": f"ticket:{ticket.id}", "b_conversation": team.key}).scalar()
     return team.in_thread(message_id) if message_id is not None else team
 
 
@@ -172,7 +188,8 @@ def _reader(ctx: Context, desk: Desk) -> str:
 
 def _changed(ctx: Context, ticket: Ticket, what: str) -> None:
     ticket.updated_at = ctx.now
-    ctx.session.add(ticket)  # flushed with the next query or at the end of the event
+    if ticket not in ctx.session:  # flushed with the next query or at the end of the event
+        ctx.session.add(ticket)
     for hook in ctx.services.hooks:
         hook.on_ticket_change(ctx, ticket, what)
 
@@ -206,14 +223,14 @@ def open_ticket(ctx: Context, *, desk: Desk, requester: UserRef, subject: str, d
         location=location, requester=requester.identity, requester_name=name_of(requester),
         support_group=group.name if group else None, lang=lang,
         source_platform=conversation.platform if conversation else via,
-        source_conversation=json.dumps(source.to_json(), ensure_ascii=False) if source else None,
+        source_conversation=dumps(source.to_json()) if source else None,
         source_message_id=message_id, created_at=ctx.now, updated_at=ctx.now,
         suggestions=json.dumps([{"id": s.article_id, "title": s.title} for s in suggestions], ensure_ascii=False)
         if suggestions else None,
     ))
-    mark_fresh(ctx.session, ticket)
+    deferred.mark_fresh(ctx.session, ticket.id)
     if source is not None and source.thread_id:
-        ctx.session.connection().execute(_THREAD_LINK_INSERT, dict(
+        deferred.insert(ctx.session, _THREAD_LINKS, dict(
             platform=source.platform, chat_id=source.chat_id, thread_id=source.thread_id,
             ticket_id=ticket.id, side="requester"))
     lang_d = desk.default_lang
