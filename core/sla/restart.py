@@ -35,13 +35,14 @@ FINGERPRINT_KEY = "deadlines_fingerprint"
 _US = timedelta(microseconds=1)
 _GRACE_US = GRACE // _US
 _STATE = SlaState.__table__  # type: ignore[attr-defined]
-# only what deadlines depend on (every row is open, so closed_at and status are not needed)
+# only what deadlines depend on, and the status (only open rows are recomputed, so closed_at is not needed)
 _T = Ticket.__table__.c  # type: ignore[attr-defined]
 _COLUMNS = (
     _T.id, _T.desk, _T.priority, *(type_coerce(_T[name], NullType()) for name in (
         "created_at", "sla_started_at", "first_response_at", "resolved_at")),  # untyped: see RawTimes
     _T.sla_cycle, type_coerce(_T.paused_since, NullType()), _T.paused_seconds,
     *(type_coerce(_T[name], NullType()) for name in ("respond_by", "resolve_by", "sla_next_at")), _T.version,
+    _T.status,
 )
 
 
@@ -150,22 +151,24 @@ def recompute_all(uow: UnitOfWork, services: Services, *, now: Callable[[], date
     """
     started = time.perf_counter()
     clock_now = now or services.clock.now
-    last_id = 0
     seen = changed = 0
-    complete = False
     raw = RawTimes(uow.engine.dialect)
-    while not should_stop():
+    with uow.begin() as session:
+        # the ids first, then each batch by primary key: paging with "status IN ... AND id > last
+        # ORDER BY id LIMIT n" re-sorted every open ticket past `last` for each batch (the status
+        # index does not give id order), quadratic in the number of open tickets
+        ids = session.connection().execute(select(_T.id).where(_T.status.in_(OPEN)).order_by(_T.id)).scalars().all()
+    complete = True
+    for first in range(0, len(ids), batch):
+        if should_stop():
+            complete = False
+            break
         with uow.begin() as session:
             conn = session.connection()
-            rows = conn.execute(
-                select(*_COLUMNS).where(  # type: ignore[call-overload]
-                    Ticket.status.in_(OPEN), Ticket.id > last_id)  # type: ignore[attr-defined,operator]
-                .order_by(Ticket.id).limit(batch)
-            ).all()
-            if not rows:
-                complete = True
-                break
-            last_id = rows[-1][0]
+            # a ticket closed since the ids were read is left alone (status checked here, not in SQL,
+            # so that SQLite looks the batch up by primary key instead of scanning the status index)
+            rows = [row for row in conn.execute(select(*_COLUMNS).where(_T.id.in_(ids[first:first + batch])))
+                    if row[-1] in OPEN]
             seen += len(rows)
             writes = _recompute_rows(session, services, raw, rows, clock_now())
             if writes:
@@ -181,7 +184,7 @@ def _recompute_rows(session: Session, services: Services, raw: RawTimes, rows: S
     paused = [(row[0], row[7]) for row in rows if row[8] is not None or row[9]]  # see pauses.has_pauses
     pause_map = pauses.intervals_many(session, paused)
     results = []
-    for (tid, desk, priority, created, started, responded, resolved, cycle, _, _, respond_by, _, _, _) in rows:
+    for (tid, desk, priority, created, started, responded, resolved, cycle, _, _, respond_by, _, _, _, _) in rows:
         results.append(planner.timers(
             desk, priority, us(started or created), us(responded), us(resolved), cycle,
             keep_respond_by=bool(cycle) and respond_by is not None, pause_list=pause_map.get(tid, ())))
