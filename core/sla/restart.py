@@ -6,6 +6,7 @@ import hashlib
 import json
 import time
 import zoneinfo
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,11 +38,13 @@ _GRACE_US = GRACE // _US
 _STATE = SlaState.__table__  # type: ignore[attr-defined]
 # only what deadlines depend on, and the status (only open rows are recomputed, so closed_at is not needed)
 _T = Ticket.__table__.c  # type: ignore[attr-defined]
+_DEADLINES = ("respond_by", "resolve_by", "sla_next_at")
+Changed = tuple[bool, bool, bool]  # which of _DEADLINES a write-back sets
 _COLUMNS = (
     _T.id, _T.desk, _T.priority, *(type_coerce(_T[name], NullType()) for name in (
         "created_at", "sla_started_at", "first_response_at", "resolved_at")),  # untyped: see RawTimes
     _T.sla_cycle, type_coerce(_T.paused_since, NullType()), _T.paused_seconds,
-    *(type_coerce(_T[name], NullType()) for name in ("respond_by", "resolve_by", "sla_next_at")), _T.version,
+    *(type_coerce(_T[name], NullType()) for name in _DEADLINES), _T.version,
     _T.status,
 )
 
@@ -170,15 +173,16 @@ def recompute_all(uow: UnitOfWork, services: Services, *, now: Callable[[], date
             rows = [row for row in conn.execute(select(*_COLUMNS).where(_T.id.in_(ids[first:first + batch])))
                     if row[-1] in OPEN]
             seen += len(rows)
-            writes = _recompute_rows(session, services, raw, rows, clock_now())
-            if writes:
-                conn.exec_driver_sql(raw.write_back, writes)
+            for columns, writes in _recompute_rows(session, services, raw, rows, clock_now()).items():
+                conn.exec_driver_sql(raw.write_back(columns), writes)
                 changed += len(writes)
     return RecomputeStats(tickets=seen, changed=changed, seconds=time.perf_counter() - started, complete=complete)
 
 
 def _recompute_rows(session: Session, services: Services, raw: RawTimes, rows: Sequence[Any],
-                    now: datetime) -> list[tuple[Any, ...]]:
+                    now: datetime) -> dict[Changed, list[tuple[Any, ...]]]:
+    """The rows' write-back parameters, grouped by which of respond-by, resolve-by and the next
+    alert moment changed: each UPDATE sets only those, so the indexes of the others are not touched."""
     planner = Planner(services, now)
     us = raw.us
     paused = [(row[0], row[7]) for row in rows if row[8] is not None or row[9]]  # see pauses.has_pauses
@@ -190,14 +194,16 @@ def _recompute_rows(session: Session, services: Services, raw: RawTimes, rows: S
             keep_respond_by=bool(cycle) and respond_by is not None, pause_list=pause_map.get(tid, ())))
     sent_map = sent_kinds(session, [(row[0], row[7]) for row, res in zip(rows, results, strict=True) if res.passed])
     value = raw.value
-    writes = []
+    writes: dict[Changed, list[tuple[Any, ...]]] = defaultdict(list)
     for row, res in zip(rows, results, strict=True):
         tid, stored_respond, stored_resolve, stored_next = row[0], us(row[10]), us(row[11]), us(row[12])
         next_us = planner.next_at(res, sent_map.get(tid, set())) if res.passed else res.next_us
         respond_us = stored_respond if res.respond_us is None else res.respond_us
         resolve_us = stored_resolve if res.resolve_us is None else res.resolve_us
-        if respond_us != stored_respond or resolve_us != stored_resolve or next_us != stored_next:
-            writes.append((value(respond_us), value(resolve_us), value(next_us), tid, row[13]))
+        columns = (respond_us != stored_respond, resolve_us != stored_resolve, next_us != stored_next)
+        if any(columns):
+            values = [value(v) for v, new in zip((respond_us, resolve_us, next_us), columns, strict=True) if new]
+            writes[columns].append((*values, tid, row[13]))
     return writes
 
 
@@ -214,10 +220,18 @@ class RawTimes:
 
     def __init__(self, dialect: Dialect) -> None:
         self.text = dialect.name == "sqlite"
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        # the same statement as engine._WRITE_BACK: derived data, so the version is checked, not bumped
-        self.write_back = (f"UPDATE tickets SET respond_by = {mark}, resolve_by = {mark}, sla_next_at = {mark} "
-                           f"WHERE id = {mark} AND version = {mark}")
+        self._mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self._write_back: dict[Changed, str] = {}
+
+    def write_back(self, columns: Changed) -> str:
+        """engine._WRITE_BACK for the changed columns only (derived data: the version is checked, not
+        bumped); its parameters are the new values of those columns, then the id and the version."""
+        found = self._write_back.get(columns)
+        if found is None:
+            mark = self._mark
+            sets = ", ".join(f"{name} = {mark}" for name, new in zip(_DEADLINES, columns, strict=True) if new)
+            found = self._write_back[columns] = f"UPDATE tickets SET {sets} WHERE id = {mark} AND version = {mark}"
+        return found
 
     def us(self, value: Any) -> int | None:
         """Microseconds since the epoch of a raw column value (None stays None)."""
