@@ -28,7 +28,7 @@ from core.sla import pauses
 from core.sla.calendar import BusinessCalendar, from_us, to_us
 from core.sla.display import calendar_for
 from core.sla.engine import GRACE, OPEN, sent_kinds
-from core.sla.policy import Pause, PauseSpan, TimerRule, deadline_us, escalations_us, timer_rules
+from core.sla.policy import Pause, PauseSpan, TimerRule, escalations_us, placed, timer_rules
 
 # Bump when the deadline arithmetic itself changes, so a new release recomputes what an old one stored.
 RULES_VERSION = 1
@@ -170,7 +170,7 @@ def recompute_all(uow: UnitOfWork, services: Services, *, now: Callable[[], date
             conn = session.connection()
             # a ticket closed since the ids were read is left alone (status checked here, not in SQL,
             # so that SQLite looks the batch up by primary key instead of scanning the status index)
-            rows = [row for row in conn.execute(select(*_COLUMNS).where(_T.id.in_(ids[first:first + batch])))
+            rows = [row for row in conn.execute(select(*_COLUMNS).where(_T.id.in_(ids[first:first + batch]))).all()
                     if row[-1] in OPEN]
             seen += len(rows)
             for columns, writes in _recompute_rows(session, services, raw, rows, clock_now()).items():
@@ -216,10 +216,11 @@ class RawTimes:
     ("2025-11-17 02:00:00.000000"); PostgreSQL (psycopg) returns and takes aware datetimes.
     """
 
-    _EPOCH = datetime(1970, 1, 1)
-
     def __init__(self, dialect: Dialect) -> None:
         self.text = dialect.name == "sqlite"
+        # us(raw) -> µs since the epoch and value(µs) -> raw; None stays None
+        self.us: Callable[[Any], int | None] = _text_us if self.text else _aware_us
+        self.value: Callable[[int | None], Any] = _text_value if self.text else _aware_value
         self._mark = "?" if dialect.paramstyle == "qmark" else "%s"
         self._write_back: dict[Changed, str] = {}
 
@@ -233,21 +234,25 @@ class RawTimes:
             found = self._write_back[columns] = f"UPDATE tickets SET {sets} WHERE id = {mark} AND version = {mark}"
         return found
 
-    def us(self, value: Any) -> int | None:
-        """Microseconds since the epoch of a raw column value (None stays None)."""
-        if value is None:
-            return None
-        if isinstance(value, str):
-            return (datetime.fromisoformat(value) - self._EPOCH) // _US
-        return to_us(value)
 
-    def value(self, us: int | None) -> Any:
-        """The raw column value of a moment given in microseconds."""
-        if us is None:
-            return None
-        if self.text:
-            return (self._EPOCH + timedelta(microseconds=us)).isoformat(" ", "microseconds")
-        return from_us(us)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_parse = datetime.fromisoformat
+
+
+def _text_us(value: str | None) -> int | None:
+    return None if value is None else (_parse(value) - _NAIVE_EPOCH) // _US
+
+
+def _text_value(us: int | None) -> str | None:
+    return None if us is None else (_NAIVE_EPOCH + us * _US).isoformat(" ", "microseconds")
+
+
+def _aware_us(value: datetime | None) -> int | None:
+    return None if value is None else to_us(value)
+
+
+def _aware_value(us: int | None) -> datetime | None:
+    return None if us is None else from_us(us)
 
 
 @dataclass(slots=True)
@@ -299,33 +304,41 @@ class Planner:
         desk, calendar, rules = self._compiled(desk_name, priority)
         if rules is None:  # no target for this priority: deadlines stay, no alerts
             return _NO_TARGET
+        respond_rule, resolve_rule = rules
         now_us = self.now_us
-        spans: list[PauseSpan] = []
-        open_pause = False
-        if desk.sla.pause_when_waiting:
-            for start, end in pause_list:
-                open_pause = open_pause or end is None
-                spans.append((to_us(start), now_us if end is None else to_us(end), end is None))
         if resolved_us is not None and (responded_us is None or resolved_us < responded_us):
             responded_us = resolved_us  # a resolution without a recorded first response stops both
-        respond_rule, resolve_rule = rules
-        live: list[tuple[TimerRule, int, int | None]] = []
-        respond_us: int | None = None
+        respond: tuple[int, Sequence[tuple[int, int]]]  # each timer's start and pauses on its clock's axis
+        if pause_list and desk.sla.pause_when_waiting:
+            spans: list[PauseSpan] = [(to_us(start), now_us if end is None else to_us(end), end is None)
+                                      for start, end in pause_list]
+            open_pause = any(is_open for _, _, is_open in spans)
+            respond = placed(respond_rule, start_us, max(now_us if responded_us is None else responded_us, start_us),
+                             spans)
+            resolve = placed(resolve_rule, start_us, max(now_us if resolved_us is None else resolved_us, start_us),
+                             spans)
+        else:  # the common case: no pauses, one axis lookup when both timers run on the same clock
+            open_pause = False
+            resolve = (resolve_rule.clock.axis(start_us), ())
+            respond = resolve if respond_rule.clock is resolve_rule.clock else (respond_rule.clock.axis(start_us), ())
+        respond_us = respond_due = None
         if responded_us is None or not keep_respond_by:
-            stop_us = max(now_us if responded_us is None else responded_us, start_us)
-            due, warn, _, _ = deadline_us(respond_rule, start_us, stop_us, spans)
+            respond_due = respond_rule.due_us(*respond)
             if not keep_respond_by:
-                respond_us = due
-            if responded_us is None:
-                live.append((respond_rule, due, warn))
-        stop_us = max(now_us if resolved_us is None else resolved_us, start_us)
-        resolve_us, warn, _, _ = deadline_us(resolve_rule, start_us, stop_us, spans)
-        if resolved_us is None:
-            live.append((resolve_rule, resolve_us, warn))
-        if open_pause and resolved_us is None:
-            live = []  # waiting on the requester: the moments are provisional, nothing fires
+                respond_us = respond_due
+        resolve_us = resolve_rule.due_us(*resolve)
+        live: list[tuple[TimerRule, int, int | None]] = []
+        if not open_pause:  # waiting on the requester: the moments are provisional, nothing fires
+            if respond_due is not None and responded_us is None:
+                live.append((respond_rule, respond_due, respond_rule.warn_us(*respond)))
+            if resolved_us is None:
+                live.append((resolve_rule, resolve_us, resolve_rule.warn_us(*resolve)))
         # warn <= due <= every escalation, so a timer's earliest moment is its warning or its breach
-        first = min((d if w is None else w for _, d, w in live), default=None)
+        first: int | None = None
+        for _, due, warn in live:
+            at = due if warn is None else warn
+            if first is None or at < first:
+                first = at
         passed = first is not None and first <= now_us
         return Timers(respond_us, resolve_us, calendar, live, passed, None if passed else first)
 
