@@ -14,10 +14,9 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select, type_coerce
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.types import NullType
 from sqlmodel import Session
 
 from core.context import Services
@@ -36,18 +35,13 @@ FINGERPRINT_KEY = "deadlines_fingerprint"
 _US = timedelta(microseconds=1)
 _GRACE_US = GRACE // _US
 _STATE = SlaState.__table__  # type: ignore[attr-defined]
-# only what deadlines depend on, and the status (only open rows are recomputed, so closed_at is not needed)
 _T = Ticket.__table__.c  # type: ignore[attr-defined]
 _WRITE_CACHE_KIB = 64 * 1024  # SQLite page cache while writing back (see RawTimes.write_back)
 _DEADLINES = ("respond_by", "resolve_by", "sla_next_at")
 Changed = tuple[bool, bool, bool]  # which of _DEADLINES a write-back sets
-_COLUMNS = (
-    _T.id, _T.desk, _T.priority, *(type_coerce(_T[name], NullType()) for name in (
-        "created_at", "sla_started_at", "first_response_at", "resolved_at")),  # untyped: see RawTimes
-    _T.sla_cycle, type_coerce(_T.paused_since, NullType()), _T.paused_seconds,
-    *(type_coerce(_T[name], NullType()) for name in _DEADLINES), _T.version,
-    _T.status,
-)
+# only what deadlines depend on, and the status (only open rows are recomputed, so closed_at is not needed)
+_COLUMNS = ("id", "desk", "priority", "created_at", "sla_started_at", "first_response_at", "resolved_at",
+            "sla_cycle", "paused_since", "paused_seconds", *_DEADLINES, "version", "status")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,10 +163,7 @@ def recompute_all(uow: UnitOfWork, services: Services, *, now: Callable[[], date
             break
         with uow.begin() as session:
             conn = session.connection()
-            # a ticket closed since the ids were read is left alone (status checked here, not in SQL,
-            # so that SQLite looks the batch up by primary key instead of scanning the status index)
-            rows = [row for row in conn.execute(select(*_COLUMNS).where(_T.id.in_(ids[first:first + batch]))).all()
-                    if row[-1] in OPEN]
+            rows = raw.read(conn, ids[first:first + batch])
             seen += len(rows)
             changed += raw.write_back(conn, _recompute_rows(session, services, raw, rows, clock_now()))
     return RecomputeStats(tickets=seen, changed=changed, seconds=time.perf_counter() - started, complete=complete)
@@ -207,11 +198,11 @@ def _recompute_rows(session: Session, services: Services, raw: RawTimes, rows: S
 
 
 class RawTimes:
-    """Datetime columns as the database driver returns and accepts them, for the full recompute.
+    """Ticket rows as the database driver returns and accepts them, for the full recompute.
 
-    Over 100,000 rows SQLAlchemy's per-value type processing cost more than the SQL itself, so
-    the recompute reads these columns untyped and writes them back with the driver's own
-    executemany. SQLite keeps UTC as naive text in the exact format UtcDateTime writes
+    Over 100,000 rows SQLAlchemy's per-value type processing (and rendering thousands of bound
+    ids into each statement) cost more than the SQL itself, so the recompute reads and writes
+    tickets with the driver's own execute and executemany, datetimes untyped. SQLite keeps UTC as naive text in the exact format UtcDateTime writes
     ("2025-11-17 02:00:00.000000"); PostgreSQL (psycopg) returns and takes aware datetimes.
     """
 
@@ -221,7 +212,20 @@ class RawTimes:
         self.us: Callable[[Any], int | None] = _text_us if self.text else _aware_us
         self.value: Callable[[int | None], Any] = _text_value if self.text else _aware_value
         self._mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self._reads: dict[int, str] = {}  # by the number of ids
         self._statements: dict[Changed, str] = {}
+
+    def read(self, conn: Connection, ids: Sequence[int]) -> list[Any]:
+        """The _COLUMNS of those of the tickets `ids` that are still open.
+
+        The status is checked here, not in SQL, so that SQLite looks the tickets up by primary key
+        instead of scanning the status index.
+        """
+        sql = self._reads.get(len(ids))
+        if sql is None:
+            marks = ", ".join([self._mark] * len(ids))
+            sql = self._reads[len(ids)] = f"SELECT {', '.join(_COLUMNS)} FROM tickets WHERE id IN ({marks})"
+        return [row for row in conn.exec_driver_sql(sql, tuple(ids)).all() if row[-1] in OPEN]
 
     def write_back(self, conn: Connection, writes: dict[Changed, list[tuple[Any, ...]]]) -> int:
         """Run the write-back parameters of `_recompute_rows`, one executemany per set of changed
