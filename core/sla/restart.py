@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import time
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence, Set
+from collections.abc import Callable, Iterable, Iterator, Sequence, Set
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import metadata, resources
@@ -161,12 +163,39 @@ def recompute_all(uow: UnitOfWork, services: Services, *, now: Callable[[], date
         if should_stop():
             complete = False
             break
-        with uow.begin() as session:
-            conn = session.connection()
-            rows = raw.read(conn, ids[first:first + batch])
-            seen += len(rows)
-            changed += raw.write_back(conn, _recompute_rows(session, services, raw, rows, clock_now()))
+        with _collector_paused():
+            read, written = _recompute_batch(uow, services, raw, ids[first:first + batch], clock_now)
+        seen += read
+        changed += written
     return RecomputeStats(tickets=seen, changed=changed, seconds=time.perf_counter() - started, complete=complete)
+
+
+def _recompute_batch(uow: UnitOfWork, services: Services, raw: RawTimes, ids: Sequence[int],
+                     now: Callable[[], datetime]) -> tuple[int, int]:
+    """One transaction: the tickets `ids` that are still open are recomputed; returns how many, and
+    how many were written."""
+    with uow.begin() as session:
+        conn = session.connection()
+        rows = raw.read(conn, ids)
+        return len(rows), raw.write_back(conn, _recompute_rows(session, services, raw, rows, now()))
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """CPython's cycle collector paused for one batch.
+
+    A batch keeps ~25,000 container objects (rows, timers, write-back parameters) alive until it
+    ends: enough to set off a collection of the whole heap every batch or two, about 15 % of the
+    recompute's time, for objects that reference counting frees when the batch ends anyway.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _recompute_rows(session: Session, services: Services, raw: RawTimes, rows: Sequence[Any],
