@@ -234,8 +234,9 @@ class RawTimes:
 
     Over 100,000 rows SQLAlchemy's per-value type processing (and rendering thousands of bound
     ids into each statement) cost more than the SQL itself, so the recompute reads and writes
-    tickets with the driver's own execute and executemany, datetimes untyped. SQLite keeps UTC as naive text in the exact format UtcDateTime writes
-    ("2025-11-17 02:00:00.000000"); PostgreSQL (psycopg) returns and takes aware datetimes.
+    tickets with the driver's own execute and executemany, datetimes untyped. SQLite keeps UTC
+    as naive text in the exact format UtcDateTime writes ("2025-11-17 02:00:00.000000");
+    PostgreSQL (psycopg) returns and takes aware datetimes.
     """
 
     def __init__(self, dialect: Dialect) -> None:
