@@ -134,7 +134,7 @@ def sent_kinds(session: Session, tickets: Iterable[tuple[int, int]]) -> dict[int
     if not cycles:
         return out
     rows = session.connection().execute(select(SlaAlert.ticket_id, SlaAlert.kind, SlaAlert.cycle)  # type: ignore[call-overload]
-                                        .where(SlaAlert.ticket_id.in_(list(cycles))))  # type: ignore[attr-defined]
+                                        .where(SlaAlert.ticket_id.in_(list(cycles)))).all()  # type: ignore[attr-defined]
     for ticket_id, kind, cycle in rows:
         if cycles.get(ticket_id) == cycle:
             out[ticket_id].add(kind)

@@ -57,7 +57,7 @@ def intervals_many(session: Session, tickets: Iterable[tuple[int, int]]) -> dict
                TicketPause.ended_at)
         .where(TicketPause.ticket_id.in_(list(cycles)))  # type: ignore[attr-defined]
         .order_by(TicketPause.started_at)
-    )
+    ).all()
     for ticket_id, cycle, started_at, ended_at in rows:
         if cycles.get(ticket_id) == cycle:
             out[ticket_id].append((started_at, ended_at))

@@ -156,7 +156,8 @@ def compute_clock(
 class TimerRule:
     """One target of a priority, resolved against a calendar: its clock and lengths in microseconds.
 
-    Built once per (policy, calendar, priority) by `timer_rules`; `deadline_us` applies it to a ticket.
+    Built once per (policy, calendar, priority) by `timer_rules`; `placed` puts a ticket's timer on its
+    clock's axis, `due_us` and `warn_us` read its moments.
     """
 
     name: TimerName
@@ -172,6 +173,16 @@ class TimerRule:
     warn_kind: str
     breach_kind: str
     escalate_kinds: tuple[str, ...]
+
+    def due_us(self, origin: int, spans: Sequence[tuple[int, int]] = ()) -> int:
+        """The breach moment (µs) of a timer placed at `origin` with pauses `spans` (see `placed`)."""
+        return self.clock.moment(_shift(origin + self.length, spans) if spans else origin + self.length)
+
+    def warn_us(self, origin: int, spans: Sequence[tuple[int, int]] = ()) -> int | None:
+        """The warning moment (µs) of such a timer; None when the policy has no warning point."""
+        if self.warn_length is None:
+            return None
+        return self.clock.moment(_shift(origin + self.warn_length, spans) if spans else origin + self.warn_length)
 
 
 def timer_rules(policy: SlaPolicy, calendar: BusinessCalendar, priority: str) -> tuple[TimerRule, TimerRule]:
@@ -201,12 +212,19 @@ def _rules(calendar: BusinessCalendar, priority: str, respond: str, resolve: str
 def deadline_us(rule: TimerRule, created_us: int, stop_us: int,
                 pauses: Sequence[PauseSpan]) -> tuple[int, int | None, int, list[tuple[int, int]]]:
     """Due and warning moments (µs) of one timer started at `created_us`, its start on the rule's
-    axis, and its pauses on that axis (clipped to [created, stop], merged). `stop_us` only matters
-    when there are pauses."""
+    axis, and its pauses on that axis (see `placed`)."""
+    origin, spans = placed(rule, created_us, stop_us, pauses)
+    return rule.due_us(origin, spans), rule.warn_us(origin, spans), origin, spans
+
+
+def placed(rule: TimerRule, created_us: int, stop_us: int,
+           pauses: Sequence[PauseSpan]) -> tuple[int, list[tuple[int, int]]]:
+    """A timer started at `created_us` on the rule's axis: its start, and its pauses (clipped to
+    [created, stop], merged). `stop_us` only matters when there are pauses."""
     clock = rule.clock
     origin = clock.axis(created_us)
     spans: list[tuple[int, int]] = []
-    for p_start, p_end, _ in sorted(pauses):
+    for p_start, p_end, _ in sorted(pauses) if pauses else ():
         a, b = max(p_start, created_us), min(p_end, stop_us)
         if b <= a:
             continue
@@ -217,13 +235,7 @@ def deadline_us(rule: TimerRule, created_us: int, stop_us: int,
             spans[-1] = (spans[-1][0], max(spans[-1][1], pb))
         else:
             spans.append((pa, pb))
-    if spans:
-        due_us = clock.moment(_shift(origin + rule.length, spans))
-        warn_us = None if rule.warn_length is None else clock.moment(_shift(origin + rule.warn_length, spans))
-    else:
-        due_us = clock.moment(origin + rule.length)
-        warn_us = None if rule.warn_length is None else clock.moment(origin + rule.warn_length)
-    return due_us, warn_us, origin, spans
+    return origin, spans
 
 
 def escalations_us(rule: TimerRule, due_us: int) -> list[int]:
