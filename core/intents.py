@@ -126,8 +126,10 @@ _HELPED = re.compile(r"(?i)\b(fixed|solved|sorted|resolved|works now|working now
 def is_helped(text: str) -> bool:
     """A short answer saying a suggested article solved it ("thanks, that fixed it", "可以了 谢谢")."""
     plain = _MENTION.sub(" ", text).strip()
-    return 0 < len(plain) <= 60 and not is_not_helped(plain) and (
-        bool(_HELPED.search(plain)) or (is_greeting(plain) or Greeting(False)).thanks)
+    if not 0 < len(plain) <= 60 or is_not_helped(plain):
+        return False
+    greeting = is_greeting(plain)
+    return bool(_HELPED.search(plain)) or (greeting is not None and greeting.thanks)
 
 
 def is_not_helped(text: str) -> bool:
