@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Row, bindparam
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core import deflection, tickets
 from core.cards import ticket_card, ticket_list
@@ -275,9 +275,9 @@ def _named_own_ticket(turn: Turn, text: str) -> Ticket | None:
 
 
 # a person's newest tickets in some statuses; built once (building a statement costs more than running it)
-_LATEST = (select(*columns_of(Ticket)).where(Ticket.requester == bindparam("b_requester"),
-                                Ticket.status.in_(bindparam("b_statuses", expanding=True)))  # type: ignore[attr-defined]
-           .order_by(Ticket.id.desc()).limit(10))  # type: ignore[union-attr]
+_LATEST = (select(*columns_of(Ticket)).where(col(Ticket.requester) == bindparam("b_requester"),
+                                col(Ticket.status).in_(bindparam("b_statuses", expanding=True)))  # type: ignore[attr-defined]
+           .order_by(col(Ticket.id).desc()).limit(10))  # type: ignore[union-attr]
 
 
 def _latest(ctx: Context, user: UserRef, statuses: tuple[str, ...]) -> list[Row[Any]]:
@@ -343,8 +343,8 @@ def _on_reaction(turn: Turn, event: ReactionAdded) -> None:
     conv = event.conversation
     exists = tickets.pending_thread_link(ctx, conv.platform, conv.chat_id, event.target_message_id) \
         or ctx.session.exec(select(ThreadLink).where(
-            ThreadLink.platform == conv.platform, ThreadLink.chat_id == conv.chat_id,
-            ThreadLink.thread_id == event.target_message_id)).first()
+            col(ThreadLink.platform) == conv.platform, col(ThreadLink.chat_id) == conv.chat_id,
+            col(ThreadLink.thread_id) == event.target_message_id)).first()
     if exists is not None:
         return  # that message is already a ticket
     if conv.thread_id and tickets.by_thread(ctx, conv) is not None:
@@ -525,11 +525,11 @@ def _run(turn: Turn, command: Command) -> None:
     elif verb == "claim":
         answer = tickets.claim(ctx, ticket, user)
     elif verb == "assign":
-        target = _identity(turn, " ".join(rest)) if rest else None
-        if target is None:
+        assignee = _identity(turn, " ".join(rest)) if rest else None
+        if assignee is None:
             turn.say(t("assign.bad", turn.lang), private=True)
             return
-        answer = tickets.assign(ctx, ticket, user, target[0], target[1])
+        answer = tickets.assign(ctx, ticket, user, assignee[0], assignee[1])
     elif verb == "priority":
         if not rest:
             turn.say(help_text(turn.lang, "priority"), private=True)
@@ -614,20 +614,20 @@ def _identity(turn: Turn, token: str) -> tuple[str, str | None] | None:
 def _list(turn: Turn, verb: str, args: list[str]) -> None:
     ctx, user = turn.ctx, turn.event.user
     staff = "technician" in roles_of(ctx.session, turn.desk, user.identity)
-    query = select(Ticket).where(Ticket.desk == turn.desk.name)
+    query = select(Ticket).where(col(Ticket.desk) == turn.desk.name)
     status = STATUS_WORDS.get(args[0].lower()) if args else None
     if status:
-        query = query.where(Ticket.status == status)
+        query = query.where(col(Ticket.status) == status)
     else:
-        query = query.where(Ticket.status.in_(tickets.OPEN))  # type: ignore[attr-defined]
+        query = query.where(col(Ticket.status).in_(tickets.OPEN))  # type: ignore[attr-defined]
     if verb == "mine":
-        cond = Ticket.requester == user.identity
+        cond = col(Ticket.requester) == user.identity
         if staff:
-            cond = cond | (Ticket.assignee == user.identity)  # type: ignore[assignment]
+            cond = cond | (col(Ticket.assignee) == user.identity)  # type: ignore[assignment]
         query = query.where(cond)
     elif not staff:
-        query = query.where(Ticket.requester == user.identity)
-    rows = ctx.session.exec(query.order_by(Ticket.priority, Ticket.id).limit(25)).all()  # type: ignore[arg-type]
+        query = query.where(col(Ticket.requester) == user.identity)
+    rows = ctx.session.exec(query.order_by(col(Ticket.priority), col(Ticket.id)).limit(25)).all()  # type: ignore[arg-type]
     turn.show(replace(ticket_list(list(rows), turn.lang, "status.list_title" if verb == "mine" else "list.title"),
                       only_visible_to=user))
 
@@ -642,10 +642,10 @@ def _role(turn: Turn, args: list[str]) -> None:
         return
     granted = action == "grant"
     role = args[2].lower()
-    grant = ctx.session.exec(select(RoleGrant).where(RoleGrant.desk == turn.desk.name,
-                                                     RoleGrant.identity == args[1], RoleGrant.role == role)).first()
+    grant = ctx.session.exec(select(RoleGrant).where(col(RoleGrant.desk) == turn.desk.name,
+                                                     col(RoleGrant.identity) == args[1], col(RoleGrant.role) == role)).first()
     if grant is None:
-        grant = RoleGrant(desk=turn.desk.name, identity=args[1], role=role)
+        grant = RoleGrant(desk=turn.desk.name, identity=args[1], role=role, at=ctx.now)
     grant.granted, grant.by, grant.at = granted, user.identity, ctx.now  # the audit log keeps the history
     ctx.session.add(grant)
     audit(ctx.session, ctx.now, user.identity, "role.grant" if granted else "role.revoke", "identity", args[1],

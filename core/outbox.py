@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core.db import deferred
 from core.db.models import CardMessage, OutboxMessage, ThreadLink
@@ -62,20 +62,20 @@ class Claimed:
 def due_rows(session: Session, now: datetime, limit: int, platforms: set[str]) -> list[OutboxMessage]:
     """Oldest unsent row of each conversation that is due (per-conversation order is kept)."""
     older = (
-        select(func.min(OutboxMessage.id))
-        .where(OutboxMessage.status.in_(("pending", "sending")))  # type: ignore[attr-defined]
-        .group_by(OutboxMessage.conversation_key)
+        select(func.min(col(OutboxMessage.id)))
+        .where(col(OutboxMessage.status).in_(("pending", "sending")))
+        .group_by(col(OutboxMessage.conversation_key))
         .subquery()
     )
     stmt = (
         select(OutboxMessage)
         .where(
-            OutboxMessage.id.in_(select(older)),  # type: ignore[union-attr]
-            OutboxMessage.status == "pending",
-            OutboxMessage.next_attempt_at <= now,
-            OutboxMessage.platform.in_(platforms),  # type: ignore[attr-defined]
+            col(OutboxMessage.id).in_(select(older)),
+            col(OutboxMessage.status) == "pending",
+            col(OutboxMessage.next_attempt_at) <= now,
+            col(OutboxMessage.platform).in_(platforms),
         )
-        .order_by(OutboxMessage.id)
+        .order_by(col(OutboxMessage.id))
         .limit(limit)
     )
     return list(session.scalars(stmt).all())
@@ -85,7 +85,7 @@ def claim(session: Session, row: OutboxMessage, owner: str, now: datetime, lease
     """Lease one row with a conditional UPDATE: exactly one deliverer wins it."""
     result = session.execute(
         update(OutboxMessage).execution_options(synchronize_session=False)
-        .where(OutboxMessage.id == row.id, OutboxMessage.status == "pending")
+        .where(col(OutboxMessage.id) == row.id, col(OutboxMessage.status) == "pending")
         .values(status="sending", claimed_by=owner, lease_until=now + timedelta(seconds=lease_seconds))
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -94,7 +94,7 @@ def claim(session: Session, row: OutboxMessage, owner: str, now: datetime, lease
     if row.card_key:
         card = session.scalars(
             select(CardMessage).where(
-                CardMessage.card_key == row.card_key, CardMessage.conversation_key == row.conversation_key
+                col(CardMessage.card_key) == row.card_key, col(CardMessage.conversation_key) == row.conversation_key
             )
         ).first()
         update_id = card.message_id if card else None
@@ -114,16 +114,16 @@ def superseded(session: Session, row: OutboxMessage) -> bool:
     if not row.card_key:
         return False
     newer = session.scalars(
-        select(OutboxMessage.id).where(
-            OutboxMessage.card_key == row.card_key,
-            OutboxMessage.conversation_key == row.conversation_key,
-            OutboxMessage.status == "pending",
-            OutboxMessage.id > (row.id or 0),
+        select(col(OutboxMessage.id)).where(
+            col(OutboxMessage.card_key) == row.card_key,
+            col(OutboxMessage.conversation_key) == row.conversation_key,
+            col(OutboxMessage.status) == "pending",
+            col(OutboxMessage.id) > (row.id or 0),
         ).limit(1)
     ).first()
     has_card = session.scalars(
-        select(CardMessage.id).where(
-            CardMessage.card_key == row.card_key, CardMessage.conversation_key == row.conversation_key
+        select(col(CardMessage.id)).where(
+            col(CardMessage.card_key) == row.card_key, col(CardMessage.conversation_key) == row.conversation_key
         )
     ).first()
     # only skip when the card already exists: the first post must still happen
@@ -133,7 +133,7 @@ def superseded(session: Session, row: OutboxMessage) -> bool:
 def mark_superseded(session: Session, row_id: int, owner: str, now: datetime) -> None:
     session.execute(
         update(OutboxMessage).execution_options(synchronize_session=False)
-        .where(OutboxMessage.id == row_id, OutboxMessage.claimed_by == owner, OutboxMessage.status == "sending")
+        .where(col(OutboxMessage.id) == row_id, col(OutboxMessage.claimed_by) == owner, col(OutboxMessage.status) == "sending")
         .values(status="superseded", sent_at=now, lease_until=None)
     )
 
@@ -141,8 +141,8 @@ def mark_superseded(session: Session, row_id: int, owner: str, now: datetime) ->
 def mark_sent(session: Session, claimed: Claimed, owner: str, message_id: str | None, now: datetime) -> bool:
     result = session.execute(
         update(OutboxMessage).execution_options(synchronize_session=False)
-        .where(OutboxMessage.id == claimed.id, OutboxMessage.claimed_by == owner,
-               OutboxMessage.status == "sending")
+        .where(col(OutboxMessage.id) == claimed.id, col(OutboxMessage.claimed_by) == owner,
+               col(OutboxMessage.status) == "sending")
         .values(status="sent", message_id=message_id, sent_at=now, lease_until=None)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -155,7 +155,7 @@ def mark_sent(session: Session, claimed: Claimed, owner: str, message_id: str | 
 def _remember_card(session: Session, claimed: Claimed, message_id: str, now: datetime) -> None:
     key = claimed.reply.card_key or ""
     card = session.scalars(
-        select(CardMessage).where(CardMessage.card_key == key, CardMessage.conversation_key == claimed.to.key)
+        select(CardMessage).where(col(CardMessage.card_key) == key, col(CardMessage.conversation_key) == claimed.to.key)
     ).first()
     if card is None:
         session.add(CardMessage(card_key=key, conversation_key=claimed.to.key, platform=claimed.platform,
@@ -169,8 +169,8 @@ def _remember_card(session: Session, claimed: Claimed, message_id: str, now: dat
         # replies under a ticket card posted at top level (team chat) are comments on that ticket
         thread = claimed.to.thread_id or message_id
         exists = session.scalars(
-            select(ThreadLink.id).where(ThreadLink.platform == claimed.platform,
-                                        ThreadLink.chat_id == claimed.to.chat_id, ThreadLink.thread_id == thread)
+            select(col(ThreadLink.id)).where(col(ThreadLink.platform) == claimed.platform,
+                                        col(ThreadLink.chat_id) == claimed.to.chat_id, col(ThreadLink.thread_id) == thread)
         ).first()
         if exists is None:
             session.add(ThreadLink(platform=claimed.platform, chat_id=claimed.to.chat_id, thread_id=thread,
@@ -203,7 +203,7 @@ def mark_failed(session: Session, claimed: Claimed, owner: str, now: datetime, *
         values["next_attempt_at"] = now + timedelta(seconds=backoff(attempts, policy, retry_after))
     session.execute(
         update(OutboxMessage).execution_options(synchronize_session=False)
-        .where(OutboxMessage.id == claimed.id, OutboxMessage.claimed_by == owner, OutboxMessage.status == "sending")
+        .where(col(OutboxMessage.id) == claimed.id, col(OutboxMessage.claimed_by) == owner, col(OutboxMessage.status) == "sending")
         .values(**values)
     )
     return "parked" if park else "retry"
@@ -213,8 +213,8 @@ def release_expired(session: Session, now: datetime) -> int:
     """Rows leased by a deliverer that died go back to pending (at-least-once delivery)."""
     result = session.execute(
         update(OutboxMessage).execution_options(synchronize_session=False)
-        .where(OutboxMessage.status == "sending",
-               or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now))  # type: ignore[union-attr]
+        .where(col(OutboxMessage.status) == "sending",
+               or_(col(OutboxMessage.lease_until).is_(None), col(OutboxMessage.lease_until) < now))
         .values(status="pending", claimed_by=None, lease_until=None)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -224,7 +224,7 @@ def release_owned(session: Session, owner: str) -> int:
     """On shutdown: hand back rows this process leased but did not finish."""
     result = session.execute(
         update(OutboxMessage).execution_options(synchronize_session=False)
-        .where(and_(OutboxMessage.status == "sending", OutboxMessage.claimed_by == owner))
+        .where(and_(col(OutboxMessage.status) == "sending", col(OutboxMessage.claimed_by) == owner))
         .values(status="pending", claimed_by=None, lease_until=None)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -233,7 +233,7 @@ def release_owned(session: Session, owner: str) -> int:
 def retry_parked(session: Session, row_id: int, now: datetime) -> bool:
     result = session.execute(
         update(OutboxMessage).execution_options(synchronize_session=False)
-        .where(OutboxMessage.id == row_id, OutboxMessage.status == "parked")
+        .where(col(OutboxMessage.id) == row_id, col(OutboxMessage.status) == "parked")
         .values(status="pending", attempts=0, next_attempt_at=now, last_error=None)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]

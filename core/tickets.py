@@ -60,7 +60,7 @@ def find(ctx: Context, ref: TicketRef, desk: Desk) -> Ticket:
     target = ctx.desks.by_prefix(ref.prefix) if ref.prefix else desk
     if target is None:
         raise Refusal("ticket.not_found", ref=str(ref), prefix=desk.prefix)
-    ticket = ctx.session.exec(select(Ticket).where(Ticket.desk == target.name, Ticket.number == ref.number)).first()
+    ticket = ctx.session.exec(select(Ticket).where(col(Ticket.desk) == target.name, col(Ticket.number) == ref.number)).first()
     if ticket is None:
         raise Refusal("ticket.not_found", ref=f"{target.prefix}-{ref.number}", prefix=target.prefix)
     return ticket
@@ -74,12 +74,13 @@ def by_id(ctx: Context, ticket_id: str | int | None) -> Ticket | None:
 
 
 # hot lookups, built once: constructing a statement costs more than running it
-_BY_THREAD = (select(*columns_of(Ticket), ThreadLink.side).join(ThreadLink, ThreadLink.ticket_id == Ticket.id)  # type: ignore[arg-type]
-              .where(ThreadLink.platform == bindparam("b_platform"), ThreadLink.chat_id == bindparam("b_chat"),
-                     ThreadLink.thread_id == bindparam("b_thread")).limit(1))
-_CARD_MESSAGE_ID = (select(CardMessage.message_id)
-                    .where(CardMessage.card_key == bindparam("b_card"),
-                           CardMessage.conversation_key == bindparam("b_conversation")).limit(1))
+_BY_THREAD = (select(*columns_of(Ticket), col(ThreadLink.side))  # type: ignore[call-overload]
+              .join(ThreadLink, col(ThreadLink.ticket_id) == col(Ticket.id))
+              .where(col(ThreadLink.platform) == bindparam("b_platform"), col(ThreadLink.chat_id) == bindparam("b_chat"),
+                     col(ThreadLink.thread_id) == bindparam("b_thread")).limit(1))
+_CARD_MESSAGE_ID = (select(col(CardMessage.message_id))
+                    .where(col(CardMessage.card_key) == bindparam("b_card"),
+                           col(CardMessage.conversation_key) == bindparam("b_conversation")).limit(1))
 
 
 def pending_thread_link(ctx: Context, platform: str, chat_id: str, thread_id: str) -> tuple[int, str] | None:
@@ -228,7 +229,7 @@ def open_ticket(ctx: Context, *, desk: Desk, requester: UserRef, subject: str, d
         suggestions=json.dumps([{"id": s.article_id, "title": s.title} for s in suggestions], ensure_ascii=False)
         if suggestions else None,
     ))
-    deferred.mark_fresh(ctx.session, ticket.id)
+    deferred.mark_fresh(ctx.session, ticket.id or 0)
     if source is not None and source.thread_id:
         deferred.insert(ctx.session, _THREAD_LINKS, dict(
             platform=source.platform, chat_id=source.chat_id, thread_id=source.thread_id,
@@ -266,11 +267,11 @@ def claim(ctx: Context, ticket: Ticket, actor: UserRef) -> str:
     before = snapshot(ticket)
     # conditional write: of two simultaneous claims exactly one matches this WHERE
     won = ctx.session.execute(
-        update(Ticket).execution_options(synchronize_session=False).where(Ticket.id == ticket.id, Ticket.version == ticket.version,
-                             Ticket.status.in_(("new", "assigned")))  # type: ignore[attr-defined]
+        update(Ticket).execution_options(synchronize_session=False).where(col(Ticket.id) == ticket.id, col(Ticket.version) == ticket.version,
+                             col(Ticket.status).in_(("new", "assigned")))
         .values(assignee=actor.identity, assignee_name=name_of(actor), status="in_progress",
-                version=Ticket.version + 1, updated_at=ctx.now)
-    ).rowcount
+                version=col(Ticket.version) + 1, updated_at=ctx.now)
+    ).rowcount  # type: ignore[attr-defined]
     ctx.session.refresh(ticket)
     if not won:
         raise Refusal("ticket.already_claimed", key=ticket.key, who=ticket.assignee_name or ticket.assignee or "?")
@@ -431,7 +432,7 @@ def _update_survey(ctx: Context, ticket: Ticket, answered: str, cycle: int | Non
     source = source_conversation(ticket)
     cycle = ticket.reopen_count if cycle is None else cycle
     key = f"survey:{ticket.id}:{cycle}"
-    if source is None or ctx.session.exec(select(CardMessage.id).where(CardMessage.card_key == key)).first() is None \
+    if source is None or ctx.session.exec(select(col(CardMessage.id)).where(col(CardMessage.card_key) == key)).first() is None \
             and not any(o.reply.card_key == key for o in ctx.sent) and ticket.resolved_at is None:
         return
     from dataclasses import replace
@@ -491,9 +492,9 @@ def rate(ctx: Context, ticket: Ticket, actor: UserRef, rating: int, remark: str 
     if ticket.status not in ("resolved", "closed"):
         raise Refusal("transition.refused", key=ticket.key, action="@action.rate", status=f"@status.{ticket.status}")
     won = ctx.session.execute(
-        update(Ticket).execution_options(synchronize_session=False).where(Ticket.id == ticket.id, Ticket.rating.is_(None))  # type: ignore[union-attr]
-        .values(rating=rating, rating_comment=remark or None, version=Ticket.version + 1)
-    ).rowcount
+        update(Ticket).execution_options(synchronize_session=False).where(col(Ticket.id) == ticket.id, col(Ticket.rating).is_(None))
+        .values(rating=rating, rating_comment=remark or None, version=col(Ticket.version) + 1)
+    ).rowcount  # type: ignore[attr-defined]
     ctx.session.refresh(ticket)
     if not won:
         raise Refusal("survey.already", key=ticket.key)
@@ -515,7 +516,7 @@ def remark_on_rating(ctx: Context, ticket: Ticket, actor: UserRef, remark: str) 
     won = ctx.session.execute(
         update(Ticket).execution_options(synchronize_session=False)
         .where(col(Ticket.id) == ticket.id, col(Ticket.rating).is_not(None), col(Ticket.rating_comment).is_(None))
-        .values(rating_comment=remark, version=Ticket.version + 1)
+        .values(rating_comment=remark, version=col(Ticket.version) + 1)
     ).rowcount  # type: ignore[attr-defined]
     if not won:
         return None
@@ -534,8 +535,8 @@ def remark_on_rating(ctx: Context, ticket: Ticket, actor: UserRef, remark: str) 
 def link(ctx: Context, ticket: Ticket, actor: UserRef, other: Ticket, kind: str) -> str:
     desk = desk_of(ctx, ticket)
     require(ctx.session, desk, actor.identity, "technician", "status")
-    exists = ctx.session.exec(select(TicketLink).where(TicketLink.ticket_id == ticket.id,
-                                                       TicketLink.other_id == other.id, TicketLink.kind == kind)).first()
+    exists = ctx.session.exec(select(TicketLink).where(col(TicketLink.ticket_id) == ticket.id,
+                                                       col(TicketLink.other_id) == other.id, col(TicketLink.kind) == kind)).first()
     if exists is None:
         ctx.session.add(TicketLink(ticket_id=ticket.id or 0, other_id=other.id or 0, kind=kind))
     kind_text = f"@link.{kind}"
@@ -553,11 +554,12 @@ def auto_close_sweep(ctx: Context) -> int:
     closed = 0
     for desk in ctx.desks.desks:
         cutoff = ctx.now - timedelta(days=desk.survey_timeout_days)
-        due = ctx.session.exec(select(Ticket).where(Ticket.desk == desk.name, Ticket.status == "resolved",
-                                                    Ticket.resolved_at <= cutoff)).all()  # type: ignore[operator]
+        due = ctx.session.exec(select(Ticket).where(col(Ticket.desk) == desk.name, col(Ticket.status) == "resolved",
+                                                    col(Ticket.resolved_at) <= cutoff)).all()
         for ticket in due:
-            won = ctx.session.execute(update(Ticket).execution_options(synchronize_session=False).where(Ticket.id == ticket.id, Ticket.status == "resolved")
-                                      .values(status="closed", closed_at=ctx.now, version=Ticket.version + 1)).rowcount
+            won = ctx.session.execute(update(Ticket).execution_options(synchronize_session=False).where(col(Ticket.id) == ticket.id, col(Ticket.status) == "resolved")
+                                      .values(status="closed", closed_at=ctx.now, version=col(Ticket.version) + 1)
+                                      ).rowcount  # type: ignore[attr-defined]
             if not won:
                 continue
             ctx.session.refresh(ticket)

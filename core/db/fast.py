@@ -46,7 +46,7 @@ class _Prepared:
             if processor is not None:
                 self.processors.append((position, processor))
         self.positional = compiled.positional
-        self.columns = list(getattr(stmt, "selected_columns", None) or getattr(stmt, "exported_columns", ()))
+        self.columns = list(getattr(stmt, "selected_columns", None) or getattr(stmt, "exported_columns", None) or ())
         self.results: list[_Processor] | None = None  # from the first result's column types, as SQLAlchemy does
 
     def parameters(self, values: dict[str, Any]) -> Any:

@@ -210,7 +210,7 @@ def _rules(calendar: BusinessCalendar, priority: str, respond: str, resolve: str
 
 
 def deadline_us(rule: TimerRule, created_us: int, stop_us: int,
-                pauses: Sequence[PauseSpan]) -> tuple[int, int | None, int, list[tuple[int, int]]]:
+                pauses: Sequence[PauseSpan]) -> tuple[int, int | None, int, Sequence[tuple[int, int]]]:
     """Due and warning moments (µs) of one timer started at `created_us`, its start on the rule's
     axis, and its pauses on that axis (see `placed`)."""
     origin, spans = placed(rule, created_us, stop_us, pauses)
@@ -218,7 +218,7 @@ def deadline_us(rule: TimerRule, created_us: int, stop_us: int,
 
 
 def placed(rule: TimerRule, created_us: int, stop_us: int,
-           pauses: Sequence[PauseSpan]) -> tuple[int, list[tuple[int, int]]]:
+           pauses: Sequence[PauseSpan]) -> tuple[int, Sequence[tuple[int, int]]]:
     """A timer started at `created_us` on the rule's axis: its start, and its pauses (clipped to
     [created, stop], merged). `stop_us` only matters when there are pauses."""
     clock = rule.clock

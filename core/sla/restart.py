@@ -212,7 +212,7 @@ def _recompute_rows(session: Session, services: Services, raw: RawTimes, rows: S
     results = []
     for (tid, desk, priority, created, started, responded, resolved, cycle, _, _, respond_by, _, _, _, _) in rows:
         results.append(planner.timers(
-            desk, priority, us(started or created), us(responded), us(resolved), cycle,
+            desk, priority, us(started or created) or 0, us(responded), us(resolved), cycle,
             keep_respond_by=bool(cycle) and respond_by is not None, pause_list=pause_map.get(tid, ())))
     sent_map = sent_kinds(session, [(row[0], row[7]) for row, res in zip(rows, results, strict=True) if res.passed])
     value = raw.value
