@@ -207,6 +207,17 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
+def _feishu_domain_ok(domain: str) -> bool:
+    """What lark-oapi accepts as a base URL: an https origin, or http on localhost (tests, tunnels)."""
+    from urllib.parse import urlsplit
+
+    if domain.strip().lower() in ("feishu", "lark"):
+        return True
+    url = urlsplit(domain.strip().rstrip("/"))
+    local = url.hostname in ("localhost", "127.0.0.1", "::1")
+    return bool(url.hostname) and url.path == "" and (url.scheme == "https" or url.scheme == "http" and local)
+
+
 def semantic_problems(cfg: Config) -> list[str]:
     """Checks that span keys: credentials required by enabled platforms, desk references."""
     problems: list[str] = []
@@ -224,6 +235,9 @@ def semantic_problems(cfg: Config) -> list[str]:
     if cfg.feishu.enabled:
         for key in ("app_id", "app_secret"):
             need("feishu", key, getattr(cfg.feishu, key), "feishu.enabled = true")
+        if not _feishu_domain_ok(cfg.feishu.domain):
+            problems.append('feishu.domain must be "feishu", "lark" or https://host[:port] without a path '
+                            "(http only for localhost)")
         if cfg.feishu.mode == "webhook":
             need("feishu", "verification_token", cfg.feishu.verification_token, 'feishu.mode = "webhook"')
             need("feishu", "encrypt_key", cfg.feishu.encrypt_key, 'feishu.mode = "webhook"')

@@ -114,6 +114,20 @@ def test_every_problem_is_reported_at_once() -> None:
                                               "dingtalk.client_id", "dingtalk.robot_code"}
 
 
+@pytest.mark.parametrize("domain, ok", [("feishu", True), ("lark", True), ("https://open.feishu.cn", True),
+                                        ("https://proxy.example.com:8443/", True), ("http://127.0.0.1:9000", True),
+                                        ("http://proxy.example.com", False), ("https://proxy.example.com/open", False),
+                                        ("open.feishu.cn", False)])
+def test_the_feishu_domain_is_one_lark_oapi_accepts(domain: str, ok: bool) -> None:
+    env = {"DESKBOT_FEISHU__ENABLED": "true", "DESKBOT_FEISHU__MODE": "long_connection",
+           "DESKBOT_FEISHU__APP_ID": "cli_1", "DESKBOT_FEISHU__APP_SECRET": "s", "DESKBOT_FEISHU__DOMAIN": domain}
+    if ok:
+        assert load_config(None, env).feishu.domain == domain
+    else:
+        assert problems(env=env) == ['feishu.domain must be "feishu", "lark" or https://host[:port] without a '
+                                     "path (http only for localhost)"]
+
+
 def test_unknown_keys_are_named(tmp_path: Path) -> None:
     path = write(tmp_path, '[slack]\nbot_tokn = "x"\n[[desks]]\nname = "IT"\nprefx = "IT"\n')
     found = problems(path)
