@@ -23,6 +23,7 @@ class Metrics:
             "events_received": "Inbound events submitted by adapters",
             "events_duplicate": "Inbound events dropped as duplicates",
             "events_processed": "Inbound events processed by core",
+            "events_failed": "Inbound events parked after repeated failures",
             "outbox_sent": "Outbox messages delivered",
             "outbox_failed": "Outbox delivery attempts that failed",
         }

@@ -43,7 +43,7 @@ class IntakeWorker:
                                                 should_stop=lambda: self.stopping)
             for item in processed:
                 self.sink.processed(item.intake_id, item.sent)
-                self.metrics.inc("events_processed", "all")
+                self.metrics.inc("events_failed" if item.failed else "events_processed", item.platform)
             if processed:
                 self.deliver_wake.set()
                 continue

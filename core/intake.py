@@ -94,6 +94,7 @@ class Processed:
     intake_id: int
     sent: list[Outgoing] = field(default_factory=list)
     failed: bool = False
+    platform: str = ""
 
 
 def process_batch(uow: UnitOfWork, services: Services, *, limit: int = 50,
@@ -138,7 +139,7 @@ def _hold_back(session: Session, services: Services, row_id: int, attempts: int,
     lang = norm_lang(event.lang_hint, services.desks.for_conversation(event.conversation).default_lang)
     ctx.send(Outgoing(to=event.conversation, reply=Reply(
         fallback_text=t("error.internal", lang), lang=lang, only_visible_to=event.user)))
-    return Processed(row_id, ctx.sent, failed=True)
+    return Processed(row_id, ctx.sent, failed=True, platform=event.platform)
 
 
 def _run_batch(uow: UnitOfWork, services: Services, limit: int, should_stop: Callable[[], bool], *,
@@ -182,7 +183,7 @@ def _run_batch(uow: UnitOfWork, services: Services, limit: int, should_stop: Cal
                         done.append(apology)
                     continue
             ok_ids.append(row_id)
-            done.append(Processed(row_id, ctx.sent))
+            done.append(Processed(row_id, ctx.sent, platform=event.platform))
             after_commit.extend(ctx.after_commit)
             # keep the identity map small: every flush and ORM statement walks it
             session.expunge_all()

@@ -126,6 +126,9 @@ async def test_wait_returns_what_core_produced(running: Tracked) -> None:
     assert any(o.reply.card_key == "ticket:1" and o.to.chat_id == "it-help" for o in result.outputs)
     again = await running.runtime.sink.submit(message(1, "Printer on fire"), wait=5.0)
     assert again.duplicate and again.outputs == ()
+    counters = running.runtime.metrics.counters
+    assert (counters[("events_received", "webchat")], counters[("events_duplicate", "webchat")],
+            counters[("events_processed", "webchat")]) == (2, 1, 1)
 
 
 async def test_card_changes_update_the_posted_message(running: Tracked, adapter: FakeAdapter) -> None:
