@@ -11,7 +11,7 @@ from core.desks import Refusal, require
 from core.events import UserRef
 from core.i18n import ZH, t
 from core.records import audit
-from core.replies import Button, Reply
+from core.replies import Button, Reply, clip
 from core.settings import Desk
 
 
@@ -53,14 +53,10 @@ def review_card(article: Article, key: str, lang: str, reviewer: UserRef) -> Rep
     """The captured article as it will be published: title and body to check, and [Publish]."""
     note = t("kb.captured", lang, id=article.id, key=key)
     published = article.status == "published"
-    return Reply(fallback_text=note, title=article.title, body_md=f"{_clip(article.body, 1500)}\n\n{note}",
+    return Reply(fallback_text=note, title=article.title, body_md=f"{clip(article.body, 1500)}\n\n{note}",
                  buttons=() if published else (Button(label=t("btn.kb_publish", lang), action_id="kb.publish",
                                                       value={"article": article.id}, style="primary"),),
                  lang=lang, only_visible_to=reviewer)
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _after_publish(ctx: Context, article: Article) -> None:

@@ -16,7 +16,7 @@ from core.db import deferred, fast
 from core.db.models import Ticket, TimelineEntry
 from core.i18n import status_name, t
 from core.records import RecentEntry, pending_timeline, timeline_text
-from core.replies import Button, Field, Reply, TimelineItem
+from core.replies import Button, Field, Reply, TimelineItem, clip
 from core.settings import Desk
 from core.sla.display import card_note
 
@@ -101,7 +101,7 @@ def ticket_card(session: Session, ticket: Ticket, desk: Desk, lang: str,
     return Reply(
         fallback_text=f"{title} — {status}",
         title=title,
-        body_md=_clip(body, 600) if body else None,
+        body_md=clip(body, 600) if body else None,
         fields=tuple(fields),
         timeline=timeline,
         buttons=ticket_buttons(ticket, lang),
@@ -133,7 +133,7 @@ def survey_card(ticket: Ticket, lang: str, resolver: str, *, answered: str | Non
         body = t("ticket.reopened", lang, key=ticket.key, who=ticket.assignee_name or t("nobody", lang))
     else:
         body = t("survey.thanks", lang, key=ticket.key, rating=ticket.rating) + (
-            f"\n“{_clip(ticket.rating_comment, 300)}”" if ticket.rating_comment else "\n" + t("survey.remark_hint", lang))
+            f"\n“{clip(ticket.rating_comment, 300)}”" if ticket.rating_comment else "\n" + t("survey.remark_hint", lang))
     return Reply(fallback_text=f"{title}\n{body}", title=title, body_md=body, buttons=buttons,
                  card_key=f"survey:{ticket.id}:{ticket.reopen_count}", lang=lang, status=ticket.status,
                  priority=ticket.priority)
@@ -152,5 +152,3 @@ def _with_note(value: str, ticket: Ticket, desk: Desk, which: str, now: datetime
     return f"{value} · {note}" if note else value
 
 
-def _clip(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"

@@ -30,6 +30,7 @@ from core.events import (
 from core.help import help_text
 from core.i18n import detect_lang, norm_lang, status_name, t
 from core.intents import (
+    PUBLISH_WORDS,
     ROLE_ACTIONS,
     STATUS_WORDS,
     Command,
@@ -433,9 +434,8 @@ def _on_click(turn: Turn, event: ActionClicked) -> None:
 
 def _stale(turn: Turn, ticket: Ticket) -> None:
     """A click on an outdated card changes nothing: refresh that card and say so."""
-    now = t("stale.now", turn.lang, status=status_name(ticket.status, turn.lang),
-            who=ticket.assignee_name or ticket.assignee or t("nobody", turn.lang))
-    turn.say(t("stale.action", turn.lang, key=ticket.key) + " " + now, private=True)
+    turn.say(t("stale.action", turn.lang, key=ticket.key, status=status_name(ticket.status, turn.lang),
+               who=ticket.assignee_name or ticket.assignee or t("nobody", turn.lang)), private=True)
     tickets.refresh_cards(turn.ctx, ticket)
 
 
@@ -501,7 +501,7 @@ def _run(turn: Turn, command: Command) -> None:
         require(ctx.session, turn.desk, user.identity, "lead", "report")
         turn.say(reports.chat_report(ctx, turn.desk, args, turn.lang), private=True)
         return
-    if verb == "kb" and args and args[0].lower() in ("publish", "发布"):
+    if verb == "kb" and args and args[0].lower() in PUBLISH_WORDS:
         from core import capture
 
         if len(args) < 2:

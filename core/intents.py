@@ -123,10 +123,16 @@ _HELPED = re.compile(r"(?i)\b(fixed|solved|sorted|resolved|works now|working now
                      r"解决了|好了|可以了|搞定|成功了|有用|管用")
 
 
+def _short_answer(text: str) -> str:
+    """The message without mentions when it is short enough to be an answer, else ""."""
+    plain = _MENTION.sub(" ", text).strip()
+    return plain if len(plain) <= 60 else ""
+
+
 def is_helped(text: str) -> bool:
     """A short answer saying a suggested article solved it ("thanks, that fixed it", "可以了 谢谢")."""
-    plain = _MENTION.sub(" ", text).strip()
-    if not 0 < len(plain) <= 60 or is_not_helped(plain):
+    plain = _short_answer(text)
+    if not plain or is_not_helped(plain):
         return False
     greeting = is_greeting(plain)
     return bool(_HELPED.search(plain)) or (greeting is not None and greeting.thanks)
@@ -134,8 +140,8 @@ def is_helped(text: str) -> bool:
 
 def is_not_helped(text: str) -> bool:
     """A short answer saying the suggested articles did not solve it ("still not working", "试过了还是不行")."""
-    plain = _MENTION.sub(" ", text).strip()
-    return 0 < len(plain) <= 60 and any(p.search(plain) for p in _NOT_HELPED)
+    plain = _short_answer(text)
+    return bool(plain) and any(p.search(plain) for p in _NOT_HELPED)
 
 
 def _plain(text: str) -> str:
@@ -161,6 +167,7 @@ STATUS_WORDS = {
     "resolved": "resolved", "resolve": "resolved", "已解决": "resolved", "解决": "resolved",
     "closed": "closed", "close": "closed", "关闭": "closed", "已关闭": "closed",
 }
+PUBLISH_WORDS = frozenset({"publish", "发布"})  # `/ticket kb publish KB-ID`
 ROLE_ACTIONS = {"grant": "grant", "授予": "grant", "添加": "grant", "revoke": "revoke", "撤销": "revoke",
                 "移除": "revoke"}
 _SUBJECTS: dict[str, set[str]] = {
@@ -168,8 +175,8 @@ _SUBJECTS: dict[str, set[str]] = {
     "list": set(STATUS_WORDS),
     "mine": set(STATUS_WORDS),
     "role": set(ROLE_ACTIONS),
-    "kb": {"publish", "发布"},
-    "report": {"sla", "时效"},
+    "kb": set(PUBLISH_WORDS),
+    "report": set(VERBS["sla"]),  # `/ticket report sla 30`
 }
 _TRAILING = "?？!！。.~～"
 

@@ -99,8 +99,8 @@ def columns_of(model: type) -> list[Any]:
 
 def loaded(session: Session, model: type[_M], rows: Iterable[Sequence[Any]]) -> list[_M]:
     """ORM objects for rows of `columns_of(model)` read with a Core statement, as an ORM query gives them
-    (without its per-row overhead): an object the session already holds is returned as it is, and
-    pending changes are flushed before, as the query's autoflush would."""
+    (without its per-row overhead): an object the session already holds is returned as it is. Call
+    `autoflush` before reading the rows, as the query's autoflush would."""
     mapper = inspect(model)
     names = [c.key for c in columns_of(model)]
     out = []

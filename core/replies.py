@@ -11,6 +11,11 @@ from core.events import ConversationRef, UserRef
 from core.jsontext import dumps
 
 
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters; a cut text ends with "…" (chat platforms cap field and message sizes)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Button:
     """A card button. `action_id` is a stable dotted name; `value` carries ids only."""

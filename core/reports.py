@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from core.context import Context
 from core.db.models import Deflection, Ticket
 from core.i18n import ZH
+from core.intents import VERBS
 from core.settings import Desk
 
 
@@ -122,7 +123,7 @@ def chat_report(ctx: Context, desk: Desk, args: list[str], lang: str) -> str:
     """`/ticket report [sla] [days]`: the desk report, or its SLA compliance, over the last N days."""
     days = next((int(a) for a in args if a.isdigit()), 30)
     since, until = ctx.now - timedelta(days=days), ctx.now + timedelta(seconds=1)
-    if any(a.lower() in ("sla", "时效") for a in args):
+    if any(a.lower() in VERBS["sla"] for a in args):
         return render_sla(sla_report(ctx.session, desk, since, until, now=ctx.now), lang)
     return render(build(ctx.session, desk, since, until), lang)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from adapters.slack.parse import NEW_TICKET_FORM, encode_button_value
 from adapters.slack.strings import text as t
-from core.replies import Reply
+from core.replies import Reply, clip
 
 # Block Kit limits: https://api.slack.com/reference/block-kit/blocks
 MAX_BLOCKS = 50
@@ -46,12 +46,8 @@ def to_mrkdwn(md: str) -> str:
     return out.replace("\x03", "*").replace("\x01", "<").replace("\x02", ">")
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _plain(text: str, limit: int) -> dict[str, Any]:
-    return {"type": "plain_text", "text": _cut(text, limit), "emoji": True}
+    return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
 
 
 def button_action_id(action_id: str, n: int) -> str:
@@ -63,18 +59,18 @@ def render(reply: Reply) -> dict[str, Any]:
     """Reply -> the `text` / `blocks` arguments of chat.postMessage, chat.update, chat.postEphemeral."""
     mention = f"<@{reply.mention.user_id}> " if reply.mention else ""
     if not reply.is_card:
-        return {"text": _cut(mention + to_mrkdwn(reply.as_text()), FALLBACK_CHARS)}
+        return {"text": clip(mention + to_mrkdwn(reply.as_text()), FALLBACK_CHARS)}
 
     blocks: list[dict[str, Any]] = []
     if reply.title:
         blocks.append({"type": "header", "text": _plain(reply.title, HEADER_CHARS)})
     body = mention + to_mrkdwn(reply.body_md) if reply.body_md else mention.strip()
     if body:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(body, SECTION_CHARS)}})
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": clip(body, SECTION_CHARS)}})
     for i in range(0, len(reply.fields), FIELDS_PER_SECTION):
         chunk = reply.fields[i:i + FIELDS_PER_SECTION]
         blocks.append({"type": "section", "fields": [
-            {"type": "mrkdwn", "text": _cut(f"*{escape(f.label)}*\n{to_mrkdwn(f.value)}", FIELD_CHARS)}
+            {"type": "mrkdwn", "text": clip(f"*{escape(f.label)}*\n{to_mrkdwn(f.value)}", FIELD_CHARS)}
             for f in chunk
         ]})
     if reply.timeline:
@@ -98,7 +94,7 @@ def render(reply: Reply) -> dict[str, Any]:
             n += 1
         blocks.append({"type": "actions", "elements": elements})
     # `text` is what notifications and screen readers show for a blocks message.
-    return {"text": _cut(mention + escape(reply.fallback_text), FALLBACK_CHARS), "blocks": blocks[:MAX_BLOCKS]}
+    return {"text": clip(mention + escape(reply.fallback_text), FALLBACK_CHARS), "blocks": blocks[:MAX_BLOCKS]}
 
 
 def _timeline_text(lines: list[str]) -> str:

@@ -6,7 +6,7 @@ import re
 from typing import Any, Literal
 
 from adapters.wecom.keys import MAX_OPTION_ID_BYTES, MORE_KEY, MORE_QUESTION, encode_key
-from core.replies import Reply
+from core.replies import Reply, clip
 
 Channel = Literal["app", "robot"]
 
@@ -40,10 +40,6 @@ def _plain(md: str) -> str:
     return re.sub(r"(\*\*|\*|`)", "", md)
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _cut_bytes(text: str, limit: int) -> str:
     """At most `limit` UTF-8 bytes, cut on a character boundary, with "…" when cut."""
     data = text.encode()
@@ -72,10 +68,10 @@ def render_card(reply: Reply, *, task_id: str) -> dict[str, Any]:
     lines.extend(f"{t.at}  {t.text}" for t in reply.timeline)
     card: dict[str, Any] = {
         "card_type": "button_interaction",
-        "main_title": {"title": _cut(reply.title or reply.fallback_text, 120)},
+        "main_title": {"title": clip(reply.title or reply.fallback_text, 120)},
     }
     if lines:
-        card["sub_title_text"] = _cut("\n".join(lines), MAX_SUB_TITLE)
+        card["sub_title_text"] = clip("\n".join(lines), MAX_SUB_TITLE)
     if rows:
         card["horizontal_content_list"] = [{"keyname": f.label, "value": f.value} for f in rows[:MAX_ROWS]]
     buttons = list(reply.buttons)
