@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from bot.cli_common import load, open_uow, table
+from bot.cli_common import load, open_uow, refuse, table
 from bot.config import ConfigError, find_config_path, load_config
 from bot.kb_cli import kb
 
@@ -95,9 +95,7 @@ def run(ctx: click.Context, host: str | None, port: int | None) -> None:
 
     problems = semantic_problems(cfg)  # the flags above may make the file's settings invalid
     if problems:
-        for problem in problems:
-            click.echo(f"config: {problem}", err=True)
-        ctx.exit(2)
+        refuse(ctx, problems)
     _setup_logging(cfg.logging.level)
     container = prepare(cfg)
     app = create_app(container)

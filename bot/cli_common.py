@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -14,10 +14,14 @@ def load(ctx: click.Context) -> Config:
     try:
         return load_config(find_config_path((ctx.obj or {}).get("config")))
     except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(f"config: {problem}", err=True)
-        ctx.exit(2)
-        raise  # unreachable
+        refuse(ctx, exc.problems)
+
+
+def refuse(ctx: click.Context, problems: list[str]) -> NoReturn:
+    """Print each config problem with its key path and end the command with status 2."""
+    for problem in problems:
+        click.echo(f"config: {problem}", err=True)
+    ctx.exit(2)
 
 
 def open_uow(ctx: click.Context, cfg: Config | None = None) -> Any:

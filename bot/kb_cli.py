@@ -22,15 +22,15 @@ def _rate(value: float | None) -> str:
 
 def _knowledge_uow(ctx: click.Context, cfg: Any) -> Any:
     """The knowledge base as `deskbot run` sees it: an empty one gets the starter articles first."""
+    from bot.startup import wants_starter
     from core.clock import SystemClock
     from knowledge import STARTER_DIR
-    from knowledge.store import article_count, import_dir
+    from knowledge.store import import_dir
 
     uow = open_uow(ctx, cfg)
-    if cfg.knowledge.starter:
-        with uow.begin() as session:
-            if article_count(session) == 0:
-                import_dir(session, STARTER_DIR, now=SystemClock().now(), author="import")
+    with uow.begin() as session:
+        if wants_starter(cfg, session):
+            import_dir(session, STARTER_DIR, now=SystemClock().now(), author="import")
     return uow
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from bot.config import Config
 from bot.container import Container, build, needs_auto_upgrade
@@ -22,18 +23,24 @@ def ensure_schema(config: Config, engine: Engine) -> None:
         raise SystemExit("the database has no deskbot schema yet: run `deskbot db upgrade` first")
 
 
+def wants_starter(config: Config, session: Session) -> bool:
+    """The bundled starter articles go into an empty knowledge base, unless config says no."""
+    from knowledge.store import article_count
+
+    return config.knowledge.starter and article_count(session) == 0
+
+
 def prepare_knowledge(config: Config, container: Container) -> None:
     """Starter articles into an empty knowledge base, then `import_dirs` (idempotent), then the index."""
     from knowledge import STARTER_DIR
-    from knowledge.store import article_count
     from knowledge.suggest import StoredKnowledge
 
     stored = container.extras.get("knowledge")
     if not isinstance(stored, StoredKnowledge):
         return  # a knowledge port given from outside manages itself
     with container.uow.begin() as session:
-        empty = article_count(session) == 0
-    sources = ([str(STARTER_DIR)] if empty and config.knowledge.starter else []) + list(config.knowledge.import_dirs)
+        starter = wants_starter(config, session)
+    sources = ([str(STARTER_DIR)] if starter else []) + list(config.knowledge.import_dirs)
     for source in sources:
         try:
             report = stored.import_dir(source, now=container.clock.now(), author="import")
