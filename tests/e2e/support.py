@@ -135,6 +135,15 @@ class People:
         expect(page.locator("#status")).to_have_attribute("data-state", "online")
         return person
 
+    def employee_reports(self, text: str) -> Person:
+        """Li Lei writes `text` in #it-help and sees the card of IT-1 in the thread."""
+        from playwright.sync_api import expect
+
+        employee = self.join("Li Lei")
+        employee.say(text)
+        expect(employee.page.locator(".thread .card .card-title")).to_have_text(f"IT-1 · {text}")
+        return employee
+
     def close(self) -> None:
         for context in self._contexts:
             context.close()

@@ -209,9 +209,7 @@ def test_switching_to_chinese_changes_the_page_and_the_desk_answers_in_chinese(l
 def test_thread_replies_travel_between_the_requester_and_the_team(live_desk: LiveDesk, people: People) -> None:
     from playwright.sync_api import expect
 
-    employee = people.join("Li Lei")
-    employee.say("Outlook keeps asking for my password")
-    expect(employee.page.locator(".thread .card .card-title")).to_contain_text("IT-1")
+    employee = people.employee_reports("Outlook keeps asking for my password")
     tech = people.join("Wang Fang", "technician")
     tech.room("it-team")
 
@@ -237,9 +235,7 @@ def test_a_lead_assigns_a_ticket_and_the_technician_gets_a_direct_message(live_d
                                                                          people: People) -> None:
     from playwright.sync_api import expect
 
-    employee = people.join("Li Lei")
-    employee.say("Monitor flickers")
-    expect(employee.page.locator(".thread .card .card-title")).to_have_text("IT-1 · Monitor flickers")
+    employee = people.employee_reports("Monitor flickers")
     tech = people.join("Wang Fang", "technician")
     lead = people.join("Zhao Min", "lead")
     lead.room("it-team")
@@ -262,9 +258,7 @@ def test_claiming_an_already_claimed_ticket_by_command_is_refused_clearly(live_d
                                                                          people: People) -> None:
     from playwright.sync_api import expect
 
-    employee = people.join("Li Lei")
-    employee.say("Keyboard missing keys")
-    expect(employee.page.locator(".thread .card .card-title")).to_have_text("IT-1 · Keyboard missing keys")
+    people.employee_reports("Keyboard missing keys")
     wang = people.join("Wang Fang", "technician")
     wang.room("it-team")
     wang.page.locator(".card").get_by_role("button", name="Claim").click()
@@ -291,9 +285,7 @@ def test_an_sla_breach_reaches_the_team_room_and_the_card_without_a_reload(live_
     from core.sla.display import calendar_for
     from core.sla.engine import sla_sweep
 
-    employee = people.join("Li Lei")
-    employee.say("Printer on floor 2 is jammed")
-    expect(employee.page.locator(".thread .card .card-title")).to_have_text("IT-1 · Printer on floor 2 is jammed")
+    people.employee_reports("Printer on floor 2 is jammed")
     wang = people.join("Wang Fang", "technician")
     wang.room("it-team")
     card = wang.page.locator(".card", has_text="IT-1 · Printer on floor 2 is jammed")

@@ -24,6 +24,26 @@ STATE_TABLES = ("tickets", "timeline", "audit_log", "thread_links", "ticket_link
                 "card_messages", "ticket_counters")
 
 
+def desk_config(db: object, *, webchat: bool, extra: str = "") -> str:
+    """A config file for tests that run `deskbot` commands: an SQLite file, one IT desk with suggestions
+    off, no starter articles; `extra` adds sections."""
+    return f"""
+[database]
+url = "sqlite:///{db}"
+[knowledge]
+starter = false
+[webchat]
+enabled = {str(webchat).lower()}
+[[desks]]
+name = "IT"
+prefix = "IT"
+default_lang = "en"
+knowledge_mode = "off"
+intake_chats = ["webchat:it-help"]
+team_chat = "webchat:it-team"
+{extra}"""
+
+
 def db_state(engine: Engine, tables: Sequence[str] = STATE_TABLES) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the given tables, ordered, for before/after comparisons."""
     state: dict[str, list[tuple[Any, ...]]] = {}

@@ -18,30 +18,15 @@ from core.db.engine import make_engine
 from core.db.uow import UnitOfWork
 from core.migrations import current_revision
 from tests.harness import DeskHarness, default_settings
+from tests.integration.helpers import desk_config
 
-CONFIG = """
-[database]
-url = "sqlite:///{db}"
-[knowledge]
-starter = false
-[webchat]
-enabled = false
-[[desks]]
-name = "IT"
-prefix = "IT"
-default_lang = "en"
-knowledge_mode = "off"
-intake_chats = ["webchat:it-help"]
-team_chat = "webchat:it-team"
-[desks.roles]
-technicians = ["webchat:wang"]
-"""
+TECHNICIANS = '[desks.roles]\ntechnicians = ["webchat:wang"]\n'
 
 
 @pytest.fixture
 def config_path(tmp_path: Path) -> Path:
     path = tmp_path / "deskbot.toml"
-    path.write_text(CONFIG.format(db=tmp_path / "desk.db"), encoding="utf-8")
+    path.write_text(desk_config(tmp_path / "desk.db", webchat=False, extra=TECHNICIANS), encoding="utf-8")
     return path
 
 

@@ -16,25 +16,8 @@ import pytest
 from sqlalchemy import text
 
 from core.db.engine import make_engine
+from tests.integration.helpers import desk_config
 
-CONFIG = """
-[server]
-host = "127.0.0.1"
-port = {port}
-[database]
-url = "sqlite:///{db}"
-[knowledge]
-starter = false
-[webchat]
-enabled = true
-[[desks]]
-name = "IT"
-prefix = "IT"
-default_lang = "en"
-knowledge_mode = "off"
-intake_chats = ["webchat:it-help"]
-team_chat = "webchat:it-team"
-"""
 MESSAGES = 25
 
 
@@ -91,7 +74,8 @@ def test_sigterm_stops_cleanly_and_a_restart_finishes_the_work(db_url: str, tmp_
 
     port, db = free_port(), tmp_path / "desk.db"
     config = tmp_path / "deskbot.toml"
-    config.write_text(CONFIG.format(port=port, db=db), encoding="utf-8")
+    config.write_text(desk_config(db, webchat=True, extra=f'[server]\nhost = "127.0.0.1"\nport = {port}\n'),
+                      encoding="utf-8")
     log = tmp_path / "deskbot.log"
     proc = start(config, port, log)
     with connect(f"ws://127.0.0.1:{port}/chat/ws") as ws:
