@@ -224,13 +224,13 @@ def _on_message(turn: Turn, event: MessageReceived) -> None:
 def _answers_suggestions(turn: Turn, event: MessageReceived, text: str, intent: object) -> bool:
     """Words instead of a button under knowledge suggestions: "that fixed it" means solved; in the card's
     thread anything else, and in a chat without threads a clear "that did not help", opens the ticket."""
-    if isinstance(intent, StatusQuestion) or not text.strip():
+    conv = event.conversation
+    if not (event.is_thread_reply or conv.is_direct) or isinstance(intent, StatusQuestion) or not text.strip():
         return False
     solved = is_helped(text)
-    conv = event.conversation
     if event.is_thread_reply:
         thread_id = conv.thread_id
-    elif conv.is_direct and (solved or is_not_helped(text)):
+    elif solved or is_not_helped(text):
         thread_id = None
     else:
         return False
