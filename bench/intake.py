@@ -152,34 +152,63 @@ def run_core(path: Path, events: list[MessageReceived], users: int,
     return elapsed, latencies, counts
 
 
-def run_floor(path: Path, n_events: int, counts: dict[str, int]) -> float:
-    """The same number of rows per table, written with plain sqlite3 in WAL mode (stores one by one,
-    processing in batches of 200), with payloads of similar size."""
+def run_floor(source: Path, path: Path) -> float:
+    """The floor: the very rows deskbot wrote (every table, every column, as they ended up), written
+    with plain sqlite3 into a fresh file with deskbot's own schema and indexes, in WAL mode. As the
+    runtime does, the events are stored first (here one transaction each) and the rest follows in
+    transactions of 200 events, each marking its events done; only the final version of a row is
+    written, so nothing deskbot updates along the way costs the floor anything."""
+    src = sqlite3.connect(source)
+    schema = [sql for (sql,) in src.execute(
+        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY rowid")]
+    names = [name for (name,) in src.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid")]
+    rows, inserts = {}, {}
+    for name in names:
+        cursor = src.execute(f"SELECT * FROM {name} ORDER BY rowid")
+        rows[name] = cursor.fetchall()
+        inserts[name] = f"INSERT INTO {name} VALUES ({', '.join('?' * len(cursor.description))})"
+        if name == "intake_events":
+            columns = [d[0] for d in cursor.description]
+    src.close()
+    # each event as it was stored (pending, not processed yet); it is marked done below
+    status, processed_at = columns.index("status"), columns.index("processed_at")
+    events = []
+    for row in rows.pop("intake_events"):
+        stored = list(row)
+        stored[status], stored[processed_at] = "pending", None
+        events.append((stored, row[columns.index("id")]))
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    tables = {name: n for name, n in counts.items() if n and name != "intake_events"}
-    for name in ["intake_events", *tables]:
-        conn.execute(f"CREATE TABLE {name} (id INTEGER PRIMARY KEY, k TEXT, payload TEXT, status TEXT)")
-    conn.execute("CREATE UNIQUE INDEX uq_intake ON intake_events(k)")
-    payload = "x" * 600
-    per_event = {name: n / n_events for name, n in tables.items()}
+    for sql in schema:
+        conn.execute(sql)
+    others = {name: table for name, table in rows.items() if table}
+    share = {name: len(table) / len(events) for name, table in others.items()}
     start = time.perf_counter()
-    for i in range(n_events):
+    for row, _ in events:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO intake_events (k, payload, status) VALUES (?, ?, 'pending')", (f"e{i}", payload))
+        conn.execute(inserts["intake_events"], row)
         conn.execute("COMMIT")
-    carry = dict.fromkeys(tables, 0.0)
-    for first in range(0, n_events, 200):
+    written = dict.fromkeys(others, 0)
+    carry = dict.fromkeys(others, 0.0)
+    for first in range(0, len(events), 200):
+        batch = events[first:first + 200]
         conn.execute("BEGIN IMMEDIATE")
-        for i in range(first + 1, min(first + 200, n_events) + 1):
-            conn.execute("UPDATE intake_events SET status='done' WHERE id=?", (i,))
-            for name, rate in per_event.items():
-                carry[name] += rate
-                while carry[name] >= 1:
-                    conn.execute(f"INSERT INTO {name} (k, payload, status) VALUES (?, ?, 'x')", (str(i), payload))
+        for _ in batch:
+            for name, table in others.items():
+                carry[name] += share[name]
+                while carry[name] >= 1 and written[name] < len(table):
+                    conn.execute(inserts[name], table[written[name]])
+                    written[name] += 1
                     carry[name] -= 1
+        conn.executemany("UPDATE intake_events SET status = 'done', processed_at = ? WHERE id = ?",
+                         [(datetime.now(UTC).isoformat(), row_id) for _, row_id in batch])
         conn.execute("COMMIT")
+    conn.execute("BEGIN IMMEDIATE")  # what rounding left over
+    for name, table in others.items():
+        conn.executemany(inserts[name], table[written[name]:])
+    conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()
     return elapsed
@@ -195,7 +224,7 @@ def main() -> None:
     events = make_events(args.events, args.users)
     with tempfile.TemporaryDirectory() as tmp:
         elapsed, latencies, counts = run_core(Path(tmp) / "deskbot.db", events, args.users)
-        floor = run_floor(Path(tmp) / "floor.db", len(events), counts)
+        floor = run_floor(Path(tmp) / "deskbot.db", Path(tmp) / "floor.db")
         rate = args.paced * len(events) / elapsed
         paced_events = events[: max(500, len(events) // 5)]
         _, paced_latencies, _ = run_core(Path(tmp) / "paced.db", paced_events, args.users, rate=rate)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -15,6 +14,7 @@ from sqlmodel import Session, select
 from core.db import deferred, fast
 from core.db.models import Ticket, TimelineEntry
 from core.i18n import status_name, t
+from core.jsontext import loads
 from core.records import RecentEntry, pending_timeline, timeline_text
 from core.replies import Button, Field, Reply, TimelineItem, clip
 from core.settings import Desk
@@ -90,7 +90,7 @@ def ticket_card(session: Session, ticket: Ticket, desk: Desk, lang: str,
     if ticket.rating:
         fields.append(Field(label=t("field.rating", lang), value="★" * ticket.rating + f" {ticket.rating}/5"))
     if ticket.suggestions:
-        titles = [s["title"] for s in json.loads(ticket.suggestions)]
+        titles = [s["title"] for s in loads(ticket.suggestions)]
         if titles:
             fields.append(Field(label=t("field.suggested", lang), value="; ".join(titles)))
     body = ticket.description if ticket.description != ticket.subject else None

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, ClassVar
 
-from core.jsontext import dumps
+from core.jsontext import dumps, loads
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -168,7 +167,7 @@ def event_to_json(event: Inbound) -> str:
 
 
 def event_from_json(text: str) -> Inbound:
-    data = json.loads(text)
+    data = loads(text)
     cls = EVENT_TYPES[data.pop("kind")]
     data["received_at"] = datetime.fromisoformat(data["received_at"])
     data["user"] = UserRef(**data["user"])

@@ -1,11 +1,34 @@
-"""JSON text as deskbot stores it (non-ASCII kept as is), from encoders built once.
+"""JSON text as deskbot stores it: compact, non-ASCII kept as is, encoded and parsed with orjson.
 
-`json.dumps(obj, ensure_ascii=False)` builds a new encoder on every call; these give the same text."""
+Events, cards and outbox rows are written and read several times per event on the intake path, where
+the standard library's encoder costs more than the database does. Whatever orjson refuses (integers
+beyond 64 bits, say) falls back to the standard library, which writes the same JSON."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
-dumps = json.JSONEncoder(ensure_ascii=False).encode
-# values json cannot encode (datetimes in audit snapshots) are written as their str()
-dumps_any = json.JSONEncoder(ensure_ascii=False, default=str).encode
+import orjson
+
+_OPTIONS = orjson.OPT_NON_STR_KEYS
+# values JSON has no type for (datetimes in audit snapshots) are written as their str(), as before
+_ANY_OPTIONS = _OPTIONS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+_PLAIN = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_PLAIN_ANY = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+loads = orjson.loads
+
+
+def dumps(value: Any) -> str:
+    try:
+        return orjson.dumps(value, option=_OPTIONS).decode()
+    except TypeError:
+        return _PLAIN(value)
+
+
+def dumps_any(value: Any) -> str:
+    try:
+        return orjson.dumps(value, default=str, option=_ANY_OPTIONS).decode()
+    except TypeError:
+        return _PLAIN_ANY(value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,7 +13,7 @@ from sqlmodel import Session, col
 from core.db import deferred
 from core.db.models import CardMessage, OutboxMessage, ThreadLink
 from core.events import ConversationRef
-from core.jsontext import dumps
+from core.jsontext import dumps, loads
 from core.replies import Outgoing, Reply
 from core.settings import Delivery
 
@@ -101,7 +100,7 @@ def claim(session: Session, row: OutboxMessage, owner: str, now: datetime, lease
     return Claimed(
         id=row.id or 0,
         platform=row.platform,
-        to=ConversationRef.from_json(json.loads(row.conversation)),
+        to=ConversationRef.from_json(loads(row.conversation)),
         reply=Reply.from_json(row.reply),
         update_message_id=update_id,
         reply_to_message_id=row.reply_to_message_id,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +19,7 @@ from sqlmodel import Session
 from core.db import deferred, fast
 from core.db.models import AuditRecord, Ticket, TicketCounter, TimelineEntry
 from core.i18n import EN, t
-from core.jsontext import dumps_any
+from core.jsontext import dumps_any, loads
 
 _M = TypeVar("_M")
 
@@ -58,7 +57,7 @@ def timeline_text(entry: TimelineEntry | RecentEntry, lang: str) -> str:
 @lru_cache(maxsize=4096)
 def _rendered(data: str, lang: str) -> str:
     """One entry in one language: the same entries are drawn on card after card."""
-    parsed = json.loads(data)
+    parsed = loads(data)
     return t(parsed["key"], lang, **parsed["kw"])
 
 

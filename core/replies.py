@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.events import ConversationRef, UserRef
-from core.jsontext import dumps
+from core.jsontext import dumps, loads
 
 
 def clip(text: str, limit: int) -> str:
@@ -96,7 +95,7 @@ class Reply:
 
     @classmethod
     def from_json(cls, text: str) -> Reply:
-        d = json.loads(text)
+        d = loads(text)
         d["fields"] = tuple(Field(**f) for f in d.get("fields", ()))
         d["timeline"] = tuple(TimelineItem(**t) for t in d.get("timeline", ()))
         d["buttons"] = tuple(Button(**b) for b in d.get("buttons", ()))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -18,7 +17,7 @@ from core.desks import Refusal, parse_chat, require, roles_of
 from core.events import ConversationRef, UserRef
 from core.i18n import status_name, t
 from core.intents import TicketRef
-from core.jsontext import dumps
+from core.jsontext import dumps, loads
 from core.ports import Suggestion
 from core.records import audit, autoflush, columns_of, insert_loaded, loaded, next_ticket_number, timeline
 from core.replies import Outgoing, Reply
@@ -120,7 +119,7 @@ def can_see(ctx: Context, ticket: Ticket, actor: UserRef) -> None:
 def source_conversation(ticket: Ticket | Row[Any]) -> ConversationRef | None:
     if not ticket.source_conversation:
         return None
-    return ConversationRef.from_json(json.loads(ticket.source_conversation))
+    return ConversationRef.from_json(loads(ticket.source_conversation))
 
 
 def team_conversation(ctx: Context, ticket: Ticket) -> ConversationRef | None:
@@ -226,7 +225,7 @@ def open_ticket(ctx: Context, *, desk: Desk, requester: UserRef, subject: str, d
         source_platform=conversation.platform if conversation else via,
         source_conversation=dumps(source.to_json()) if source else None,
         source_message_id=message_id, created_at=ctx.now, updated_at=ctx.now,
-        suggestions=json.dumps([{"id": s.article_id, "title": s.title} for s in suggestions], ensure_ascii=False)
+        suggestions=dumps([{"id": s.article_id, "title": s.title} for s in suggestions])
         if suggestions else None,
     ))
     deferred.mark_fresh(ctx.session, ticket.id or 0)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -186,6 +186,8 @@ class SlaEngine:
 
     def on_ticket_change(self, ctx: Context, ticket: Ticket, what: str) -> None:
         pauses.sync(ctx.session, ticket, ctx.now)
+        if what == "comment" and _clock_unchanged(ticket, ctx.now):
+            return  # most comments: the deadlines and the next alert moment stay as they are
         if what == "reopened":
             # a new cycle: a fresh resolution clock from the reopen moment, fresh once-only alert keys
             ticket.sla_cycle = (ticket.sla_cycle or 0) + 1
@@ -201,12 +203,14 @@ class SlaEngine:
         pause_list = pauses.intervals(ctx.session, ticket.id or 0, ticket.sla_cycle) if pauses.has_pauses(ticket) \
             else []
         clock = clock_for(ticket, desk, ctx.now, pause_list)
-        ticket.respond_by, ticket.resolve_by = deadlines(ticket, clock)
+        respond_by, resolve_by = deadlines(ticket, clock)
+        _set(ticket, "respond_by", respond_by)
+        _set(ticket, "resolve_by", resolve_by)
         if clock is None:
             log.warning("no SLA target for priority %s on desk %s", ticket.priority, desk.name,
                         extra={"ticket": ticket.key})
         if clock is None or ticket.status not in OPEN:
-            ticket.sla_next_at = None
+            _set(ticket, "sla_next_at", None)
             return None
         calendar = calendar_for(desk)
         todo = plan(clock, calendar, frozenset(), ctx.now)
@@ -217,7 +221,7 @@ class SlaEngine:
                 # e.g. a priority raised past its target: the breach is reported at once
                 fire(ctx, ticket, desk, clock, todo.due, sent)
                 todo = plan(clock, calendar, sent, ctx.now)
-        ticket.sla_next_at = todo.first_at
+        _set(ticket, "sla_next_at", todo.first_at)
         return ticket.sla_next_at
 
     def notify(self, at: datetime) -> None:
@@ -226,6 +230,26 @@ class SlaEngine:
                 listener(at)
             except Exception:  # noqa: BLE001 - a timer problem must not undo a committed change
                 log.exception("sla listener failed")
+
+
+# what the SLA clock of a ticket is computed from (besides its desk's policy and pause rows)
+_CLOCK_INPUTS = frozenset({"desk", "priority", "status", "created_at", "sla_started_at", "sla_cycle",
+                           "first_response_at", "resolved_at", "closed_at", "paused_since", "paused_seconds"})
+
+
+def _clock_unchanged(ticket: Ticket, now: datetime) -> bool:
+    """Whether the change left every input of the clock as it was when the stored deadlines were
+    computed, with nothing due yet (unflushed attribute changes are those in `committed_state`).
+    A pause keeps deadlines moving, so a waiting ticket is always recomputed."""
+    if ticket.paused_since is not None or ticket.sla_next_at is None or ticket.sla_next_at <= now:
+        return False
+    return not _CLOCK_INPUTS & inspect(ticket).committed_state.keys()
+
+
+def _set(ticket: Ticket, name: str, value: datetime | None) -> None:
+    """Set a derived SLA column only when it moved (setting a model attribute is not free)."""
+    if getattr(ticket, name) != value:
+        setattr(ticket, name, value)
 
 
 def install(services: Services) -> SlaEngine:

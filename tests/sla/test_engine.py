@@ -205,3 +205,25 @@ def test_every_alert_row_is_unique(desk: SlaDesk) -> None:
     with desk.uow.begin() as s:
         rows = [(a.ticket_id, a.kind, a.cycle) for a in s.exec(select(SlaAlert)).all()]
     assert len(rows) == len(set(rows)) == 3 * 6  # respond & resolve: breach + 2 escalations (warn dropped)
+
+
+def test_comments_and_the_clock(desk: SlaDesk) -> None:
+    key = desk.open("P1")  # respond 30m, resolve 8h, from Monday 10:00
+    before = desk.ticket(key)
+    # the requester adds a detail: deadlines and the next alert moment stay as they were
+    desk.clock.advance(minutes=5)
+    desk.h.say(desk.h.user("alice"), "it drops every 10 minutes", thread="open1")
+    after = desk.ticket(key)
+    assert (after.respond_by, after.resolve_by, after.sla_next_at) == (
+        before.respond_by, before.resolve_by, before.sla_next_at)
+    assert after.first_response_at is None
+    # a reply when the warning is already due sends it at once (the sweep would not find it again)
+    desk.clock.set(cst(2025, 11, 17, 10, 25))
+    out = desk.h.say(desk.h.user("alice"), "still down", thread="open1")
+    assert alerts_in(out) == [("it-team", "⏰ SLA due soon · IT-1")]
+    assert alerts_in(desk.sweep()) == []
+    # a technician's comment is the first response: the respond clock stops, the next alert is resolve's
+    desk.command("wang", f"comment {key} looking at it")
+    ticket = desk.ticket(key)
+    assert local(ticket.first_response_at) == "2025-11-17 Mon 10:25"
+    assert local(ticket.sla_next_at) == "2025-11-17 Mon 16:00"  # 75 % of 8h
