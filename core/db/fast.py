@@ -72,8 +72,8 @@ def _bind_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None
     processor = type_.dialect_impl(dialect).bind_processor(dialect)
     if processor is None or type_.python_type is not datetime:
         return processor
-    # one per datetime type, shared by every statement, remembering its last answer: the rows of one
-    # event bind the same `now` many times
+    # one per datetime type, shared by every statement, remembering its recent answers: the rows of
+    # one event bind the same `now` and the same deadlines many times
     key = (repr(type_), dialect.name)
     if key not in _DATETIME_PROCESSORS:
         _DATETIME_PROCESSORS[key] = _remembering(processor)
@@ -81,17 +81,19 @@ def _bind_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None
 
 
 def _remembering(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    last: tuple[Any, Any] = (object(), None)  # replaced as a whole, so threads sharing it read a matching pair
+    none = processor(None)
+    recent: dict[int, tuple[Any, Any]] = {}  # id(value) -> (value, result); the value keeps its id taken
 
     def process(value: Any) -> Any:
-        nonlocal last
         if value is None:
-            return processor(value)
-        known = last
-        if known[0] is value:
+            return none
+        known = recent.get(id(value))
+        if known is not None and known[0] is value:
             return known[1]
         result = processor(value)
-        last = (value, result)
+        if len(recent) >= 64:
+            recent.clear()
+        recent[id(value)] = (value, result)
         return result
 
     return process
