@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -94,6 +95,15 @@ def _as_loaded(session: Session, model: type[_M], row: dict[str, Any]) -> _M:
 def columns_of(model: type) -> list[Any]:
     """Every column of the model's table, in order: select these and pass the rows to `loaded`."""
     return list(model.__table__.columns)  # type: ignore[attr-defined]
+
+
+def row_type(model: type) -> Any:
+    """A tuple type for rows of `columns_of(model)` whose items are also named as the columns, as the
+    rows of a Core query are (for rows read on the fast path)."""
+    return _namedtuple(f"{model.__name__}Row", [c.key for c in columns_of(model)])
+
+
+_namedtuple: Any = namedtuple  # field names known only at run time
 
 
 def loaded(session: Session, model: type[_M], rows: Iterable[Sequence[Any]]) -> list[_M]:
