@@ -38,20 +38,34 @@ class IntakeWorker:
         self.stopping = False
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
         while not self.stopping:
-            processed = await asyncio.to_thread(intake.process_batch, self.uow, self.services, limit=self.batch,
-                                                should_stop=lambda: self.stopping)
-            for item in processed:
-                self.sink.processed(item.intake_id, item.sent)
-                self.metrics.inc("events_failed" if item.failed else "events_processed", item.platform)
-            if processed:
-                self.deliver_wake.set()
+            if await asyncio.to_thread(self._drain, loop):
                 continue
             self.sink.wake.clear()
             try:
                 await asyncio.wait_for(self.sink.wake.wait(), self.poll_seconds)
             except TimeoutError:
                 pass
+
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> int:
+        """Process batches back to back while events are pending (in the worker's thread, which does not
+        wait for the event loop between batches); each batch's results reach the loop once committed."""
+        count = 0
+        while not self.stopping:
+            processed = intake.process_batch(self.uow, self.services, limit=self.batch,
+                                             should_stop=lambda: self.stopping)
+            if not processed:
+                break
+            count += len(processed)
+            loop.call_soon_threadsafe(self._finished, processed)
+        return count
+
+    def _finished(self, processed: list[intake.Processed]) -> None:
+        for item in processed:
+            self.sink.processed(item.intake_id, item.sent)
+            self.metrics.inc("events_failed" if item.failed else "events_processed", item.platform)
+        self.deliver_wake.set()
 
 
 class RateWindow:

@@ -19,7 +19,16 @@ from core.i18n import status_name, t
 from core.intents import TicketRef
 from core.jsontext import dumps, loads
 from core.ports import Suggestion
-from core.records import audit, autoflush, columns_of, insert_loaded, loaded, next_ticket_number, timeline
+from core.records import (
+    audit,
+    autoflush,
+    columns_of,
+    insert_loaded,
+    loaded,
+    next_ticket_number,
+    timeline,
+    with_defaults,
+)
 from core.replies import Outgoing, Reply
 from core.routing import pick_assignee, route
 from core.settings import PRIORITIES, Desk
@@ -217,7 +226,8 @@ def open_ticket(ctx: Context, *, desk: Desk, requester: UserRef, subject: str, d
         thread = None if conversation.is_direct else (conversation.thread_id or message_id)
         source = conversation.in_thread(thread)
     group = route(desk, category=category, text=f"{subject}\n{description}", location=location)
-    ticket = insert_loaded(ctx.session, Ticket, dict(
+    assignee, how = pick_assignee(ctx.session, desk, group) if group is not None else (None, "")
+    values = dict(
         desk=desk.name, number=number, key=f"{desk.prefix}-{number}", subject=subject[:200],
         description=description, category=category, priority=priority or desk.default_priority,
         location=location, requester=requester.identity, requester_name=name_of(requester),
@@ -225,9 +235,16 @@ def open_ticket(ctx: Context, *, desk: Desk, requester: UserRef, subject: str, d
         source_platform=conversation.platform if conversation else via,
         source_conversation=dumps(source.to_json()) if source else None,
         source_message_id=message_id, created_at=ctx.now, updated_at=ctx.now,
-        suggestions=dumps([{"id": s.article_id, "title": s.title} for s in suggestions])
-        if suggestions else None,
-    ))
+        suggestions=dumps([{"id": s.article_id, "title": s.title} for s in suggestions]) if suggestions else None,
+    )
+    if assignee:
+        values.update(assignee=assignee, assignee_name=assignee.partition(":")[2], status="assigned")
+    row = with_defaults(Ticket, values)
+    for hook in ctx.services.hooks:  # e.g. the SLA deadlines, written with the INSERT instead of after it
+        before_open = getattr(hook, "before_open", None)
+        if before_open is not None:
+            before_open(ctx, desk, row)
+    ticket = insert_loaded(ctx.session, Ticket, row)
     deferred.mark_fresh(ctx.session, ticket.id or 0)
     if source is not None and source.thread_id:
         deferred.insert(ctx.session, _THREAD_LINKS, dict(
@@ -238,9 +255,7 @@ def open_ticket(ctx: Context, *, desk: Desk, requester: UserRef, subject: str, d
              who=ticket.requester_name, actor=requester.identity, actor_name=ticket.requester_name)
     if group is not None:
         timeline(ctx.session, ticket, ctx.now, "routed", "tl.routed", group=group.name)
-        assignee, how = pick_assignee(ctx.session, desk, group)
         if assignee:
-            ticket.assignee, ticket.assignee_name, ticket.status = assignee, assignee.partition(":")[2], "assigned"
             timeline(ctx.session, ticket, ctx.now, "assigned", "tl.auto_assigned", to=ticket.assignee_name,
                      how=how)
     if suggestions:

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, func, inspect, select, update
@@ -184,16 +185,31 @@ class SlaEngine:
                 raise PolicyError(f"desk {desk.name}: {exc}") from exc
             calendar_for(desk)  # bad calendars fail at start-up, not on the first ticket
 
+    def before_open(self, ctx: Context, desk: Desk, row: dict[str, Any]) -> None:
+        """The deadlines and first alert moment of a ticket about to be opened, so its INSERT writes them
+        (the "opened" change then finds them current). Left to `refresh` when something is due at once."""
+        view = SimpleNamespace(**row)
+        clock = clock_for(view, desk, ctx.now)
+        if clock is None:
+            return  # refresh logs the missing target
+        row["respond_by"], row["resolve_by"] = deadlines(view, clock)
+        if view.status in OPEN:
+            todo = plan(clock, calendar_for(desk), frozenset(), ctx.now)
+            if not todo.due:
+                row["sla_next_at"] = todo.first_at
+
     def on_ticket_change(self, ctx: Context, ticket: Ticket, what: str) -> None:
         pauses.sync(ctx.session, ticket, ctx.now)
-        if what == "comment" and _clock_unchanged(ticket, ctx.now):
-            return  # most comments: the deadlines and the next alert moment stay as they are
-        if what == "reopened":
-            # a new cycle: a fresh resolution clock from the reopen moment, fresh once-only alert keys
-            ticket.sla_cycle = (ticket.sla_cycle or 0) + 1
-            ticket.sla_started_at = ctx.now
-            ticket.paused_seconds = 0.0
-        next_at = self.refresh(ctx, ticket)
+        if what in ("opened", "comment") and _clock_unchanged(ticket, ctx.now):
+            # a ticket opened with its deadlines, and most comments: the stored values stay current
+            next_at = ticket.sla_next_at if what == "opened" else None
+        else:
+            if what == "reopened":
+                # a new cycle: a fresh resolution clock from the reopen moment, fresh once-only alert keys
+                ticket.sla_cycle = (ticket.sla_cycle or 0) + 1
+                ticket.sla_started_at = ctx.now
+                ticket.paused_seconds = 0.0
+            next_at = self.refresh(ctx, ticket)
         if next_at is not None and self.listeners:
             ctx.after_commit.append(lambda at=next_at: self.notify(at))
 
