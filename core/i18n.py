@@ -230,11 +230,11 @@ def t(key: str, lang: str, /, **kw: object) -> str:
 
 def localise(value: object, lang: str) -> object:
     """Arguments written "@status.new" or "@action.claim" are translated for the reader too."""
-    if isinstance(value, str) and value.startswith("@status."):
+    if not isinstance(value, str) or not value.startswith("@"):  # nearly every argument: said as it is
+        return value
+    if value.startswith("@status."):
         return status_name(value[len("@status."):], lang)
-    if isinstance(value, str) and value.startswith("@") and value[1:] in _T:
-        return t(value[1:], lang)
-    return value
+    return t(value[1:], lang) if value[1:] in _T else value
 
 
 def status_name(status: str, lang: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from core.i18n import t
@@ -57,9 +58,19 @@ def left_text(*, due: datetime, now: datetime, business: bool, calendar: Busines
     """ "3h 20m left" or "overdue 1h 5m", counted on the target's own clock (working time or real time)."""
     seconds = calendar.elapsed(now, due, business=business)
     if seconds > 0:
-        return t("sla.left", lang, left=span(seconds, lang, days=not business))
-    over = calendar.elapsed(due, now, business=business)
-    return t("sla.overdue", lang, over=span(over, lang, days=not business))
+        return _left(int(seconds // 60), lang, not business)
+    return _overdue(int(calendar.elapsed(due, now, business=business) // 60), lang, not business)
+
+
+# cards are drawn by the thousand and show whole minutes: each text is made once
+@lru_cache(maxsize=4096)
+def _left(minutes: int, lang: str, days: bool) -> str:
+    return t("sla.left", lang, left=span(minutes * 60, lang, days=days))
+
+
+@lru_cache(maxsize=4096)
+def _overdue(minutes: int, lang: str, days: bool) -> str:
+    return t("sla.overdue", lang, over=span(minutes * 60, lang, days=days))
 
 
 def card_note(ticket: Any, desk: Desk, which: str, now: datetime, lang: str) -> str | None:
