@@ -1,9 +1,9 @@
 """Benchmark: 5,000 chat messages from 200 people through intake → core → outbox on an SQLite file.
 
-The messages go through the runtime's own path (RuntimeSink with group commit, IntakeWorker), with
-every person writing concurrently. Prints events/s and per-event latency (submitted → processed),
-then the floor: the same rows written
-with plain sqlite3. Run: .venv/bin/python bench/intake.py [--events N] [--users N]
+The messages go through the runtime's own path (RuntimeSink with group commit, IntakeWorker with its
+default batch size), with every person writing concurrently. Prints events/s and per-event latency
+(submitted → processed), then the floor: the very rows that run wrote, written with plain sqlite3
+into deskbot's own schema. Run: .venv/bin/python bench/intake.py [--events N] [--users N]
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def run_core(path: Path, events: list[MessageReceived], users: int,
     async def scenario() -> tuple[float, list[float]]:
         metrics = Metrics()
         sink = RuntimeSink(uow, metrics)
-        worker = IntakeWorker(uow, services, sink, metrics, asyncio.Event(), batch=200)
+        worker = IntakeWorker(uow, services, sink, metrics, asyncio.Event())  # the runtime's batch size
         submitted: dict[int, float] = {}
         finished: dict[int, float] = {}
         all_done = asyncio.Event()

@@ -28,10 +28,13 @@ def owner_id() -> str:
 
 
 class IntakeWorker:
-    """Processes stored events in order; wakes on new events, polls for other processes' and old ones."""
+    """Processes stored events in order; wakes on new events, polls for other processes' and old ones.
+
+    Up to `batch` events share a transaction: under a burst, bigger batches both process more events
+    per second and answer sooner (bench/intake.py); when events trickle in, batches are small anyway."""
 
     def __init__(self, uow: UnitOfWork, services: Services, sink: RuntimeSink, metrics: Metrics,
-                 deliver_wake: asyncio.Event, *, poll_seconds: float = 1.0, batch: int = 50) -> None:
+                 deliver_wake: asyncio.Event, *, poll_seconds: float = 1.0, batch: int = 200) -> None:
         self.uow, self.services, self.sink, self.metrics = uow, services, sink, metrics
         self.deliver_wake = deliver_wake
         self.poll_seconds, self.batch = poll_seconds, batch
