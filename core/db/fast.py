@@ -10,12 +10,14 @@ way (IntegrityError, OperationalError). For module-level statements without expa
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import exc
 from sqlalchemy.engine import Dialect
 from sqlmodel import Session
+
+from core.db.types import UtcDateTime
 
 _Processor = Callable[[Any], Any] | None
 
@@ -76,8 +78,21 @@ def _bind_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None
     # one event bind the same `now` and the same deadlines many times
     key = (repr(type_), dialect.name)
     if key not in _DATETIME_PROCESSORS:
+        if isinstance(type_, UtcDateTime) and dialect.name == "sqlite":
+            processor = utc_text
         _DATETIME_PROCESSORS[key] = _remembering(processor)
     return _DATETIME_PROCESSORS[key]
+
+
+def utc_text(value: datetime | None) -> str | None:
+    """What UtcDateTime stores on SQLite, written in one step: the UTC time as SQLAlchemy's SQLite
+    DATETIME text ("2026-12-04 09:30:00.000000", microseconds always, so text order is time order).
+    The same text as the type's own processors (tests/integration/test_fast_path.py compares them)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _remembering(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
