@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import func, select  # noqa: E402
 
 from bot.metrics import Metrics  # noqa: E402
+from bot.runtime import settle_heap  # noqa: E402
 from bot.sink import RuntimeSink  # noqa: E402
 from bot.workers import IntakeWorker  # noqa: E402
 from core.clock import SystemClock  # noqa: E402
@@ -78,6 +79,7 @@ def run_core(path: Path, events: list[MessageReceived], users: int,
                 team_chat="bench:it-team", roles=Roles(technicians=["bench:tech"]), knowledge_mode="off")
     services = Services(settings=CoreSettings(desks=[desk]), clock=SystemClock())
     install_sla(services)  # as in production: deadlines are computed on every ticket change
+    settle_heap()  # as the runtime does once it has started
 
     async def scenario() -> tuple[float, list[float]]:
         metrics = Metrics()

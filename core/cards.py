@@ -18,7 +18,7 @@ from core.jsontext import loads
 from core.records import RecentEntry, pending_timeline, timeline_text
 from core.replies import Button, Field, Reply, TimelineItem, clip
 from core.settings import Desk
-from core.sla.display import card_note
+from core.sla.display import SlaNote, card_note, note_text
 
 TIMELINE_ON_CARD = 8
 
@@ -67,49 +67,69 @@ def ticket_card(session: Session, ticket: Ticket, desk: Desk, lang: str,
     """The card for `ticket`; pass `entries` (newest first) when rendering several cards at once.
 
     `now` is when the card is drawn (SLA time left counts from it); by default the ticket's last change."""
+    return ticket_cards(session, ticket, desk, (lang,), entries, now=now)[0]
+
+
+def ticket_cards(session: Session, ticket: Ticket, desk: Desk, langs: Sequence[str],
+                 entries: Sequence[TimelineEntry | RecentEntry] | None = None, *,
+                 now: datetime | None = None) -> list[Reply]:
+    """The card in each of `langs`: the ticket, its timeline and its SLA clock are read once for all."""
     if entries is None:
         entries = recent_timeline(session, ticket)
-    status = status_name(ticket.status, lang)
-    fields = [
-        Field(label=t("field.status", lang), value=status),
-        Field(label=t("field.priority", lang), value=ticket.priority),
-        Field(label=t("field.requester", lang), value=ticket.requester_name or ticket.requester),
-        Field(label=t("field.assignee", lang), value=ticket.assignee_name or ticket.assignee or t("nobody", lang)),
-    ]
-    if ticket.category:
-        fields.append(Field(label=t("field.category", lang), value=ticket.category))
-    if ticket.support_group:
-        fields.append(Field(label=t("field.group", lang), value=ticket.support_group))
+    status, priority, subject = ticket.status, ticket.priority, ticket.subject
+    closed = status in ("resolved", "closed")
     drawn_at = now or ticket.updated_at
-    if ticket.respond_by and ticket.first_response_at is None and ticket.status not in ("resolved", "closed"):
-        fields.append(Field(label=t("field.respond_by", lang),
-                            value=_with_note(local(ticket.respond_by, desk), ticket, desk, "respond", drawn_at, lang)))
-    if ticket.resolve_by and ticket.status not in ("resolved", "closed"):
-        fields.append(Field(label=t("field.resolve_by", lang),
-                            value=_with_note(local(ticket.resolve_by, desk), ticket, desk, "resolve", drawn_at, lang)))
-    if ticket.rating:
-        fields.append(Field(label=t("field.rating", lang), value="★" * ticket.rating + f" {ticket.rating}/5"))
-    if ticket.suggestions:
-        titles = [s["title"] for s in loads(ticket.suggestions)]
+    respond = resolve = None
+    if ticket.respond_by and ticket.first_response_at is None and not closed:
+        respond = local(ticket.respond_by, desk), card_note(ticket, desk, "respond", drawn_at)
+    if ticket.resolve_by and not closed:
+        resolve = local(ticket.resolve_by, desk), card_note(ticket, desk, "resolve", drawn_at)
+    requester = ticket.requester_name or ticket.requester
+    assignee = ticket.assignee_name or ticket.assignee
+    category, group, rating = ticket.category, ticket.support_group, ticket.rating
+    titles = [s["title"] for s in loads(ticket.suggestions)] if ticket.suggestions else []
+    resolution = ticket.resolution if ticket.resolution and closed else None
+    body = clip(ticket.description, 600) if ticket.description and ticket.description != subject else None
+    oldest_first = entries[::-1]
+    ats = [local(e.at, desk) for e in oldest_first]
+    title = f"{ticket.key} · {subject}"
+    card_key = f"ticket:{ticket.id}"
+    cards = []
+    for lang in langs:
+        status_text = status_name(status, lang)
+        fields = [
+            Field(label=t("field.status", lang), value=status_text),
+            Field(label=t("field.priority", lang), value=priority),
+            Field(label=t("field.requester", lang), value=requester),
+            Field(label=t("field.assignee", lang), value=assignee or t("nobody", lang)),
+        ]
+        if category:
+            fields.append(Field(label=t("field.category", lang), value=category))
+        if group:
+            fields.append(Field(label=t("field.group", lang), value=group))
+        if respond:
+            fields.append(Field(label=t("field.respond_by", lang), value=_with_note(*respond, lang)))
+        if resolve:
+            fields.append(Field(label=t("field.resolve_by", lang), value=_with_note(*resolve, lang)))
+        if rating:
+            fields.append(Field(label=t("field.rating", lang), value="★" * rating + f" {rating}/5"))
         if titles:
             fields.append(Field(label=t("field.suggested", lang), value="; ".join(titles)))
-    body = ticket.description if ticket.description != ticket.subject else None
-    if ticket.resolution and ticket.status in ("resolved", "closed"):
-        body = f"{t('field.resolution', lang)}: {ticket.resolution}"
-    timeline = tuple(TimelineItem(at=local(e.at, desk), text=timeline_text(e, lang)) for e in reversed(entries))
-    title = f"{ticket.key} · {ticket.subject}"
-    return Reply(
-        fallback_text=f"{title} — {status}",
-        title=title,
-        body_md=clip(body, 600) if body else None,
-        fields=tuple(fields),
-        timeline=timeline,
-        buttons=ticket_buttons(ticket, lang),
-        card_key=f"ticket:{ticket.id}",
-        lang=lang,
-        status=ticket.status,
-        priority=ticket.priority,
-    )
+        text = clip(f"{t('field.resolution', lang)}: {resolution}", 600) if resolution else body
+        cards.append(Reply(
+            fallback_text=f"{title} — {status_text}",
+            title=title,
+            body_md=text,
+            fields=tuple(fields),
+            timeline=tuple(TimelineItem(at=at, text=timeline_text(e, lang)) for at, e in zip(ats, oldest_first,
+                                                                                           strict=True)),
+            buttons=ticket_buttons(ticket, lang),
+            card_key=card_key,
+            lang=lang,
+            status=status,
+            priority=priority,
+        ))
+    return cards
 
 
 def survey_card(ticket: Ticket, lang: str, resolver: str, *, answered: str | None = None) -> Reply:
@@ -147,8 +167,5 @@ def ticket_list(tickets: Sequence[Ticket | Row[Any]], lang: str, title_key: str)
     return Reply(fallback_text=title + "\n" + "\n".join(lines), title=title, body_md="\n".join(lines), lang=lang)
 
 
-def _with_note(value: str, ticket: Ticket, desk: Desk, which: str, now: datetime, lang: str) -> str:
-    note = card_note(ticket, desk, which, now, lang)
-    return f"{value} · {note}" if note else value
-
-
+def _with_note(value: str, note: SlaNote | None, lang: str) -> str:
+    return f"{value} · {note_text(note, lang)}" if note else value

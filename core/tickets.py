@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, update
 from sqlmodel import col, select
 
-from core.cards import recent_timeline, survey_card, ticket_card
+from core.cards import recent_timeline, survey_card, ticket_cards
 from core.context import Context
 from core.db import deferred, fast
 from core.db.models import CardMessage, ThreadLink, Ticket, TicketLink
@@ -154,20 +154,19 @@ def team_thread(ctx: Context, ticket: Ticket) -> ConversationRef | None:
 def refresh_cards(ctx: Context, ticket: Ticket) -> None:
     """Queue the ticket card for every place it is shown; delivery updates each in place."""
     desk = desk_of(ctx, ticket)
-    entries = recent_timeline(ctx.session, ticket)
     source = source_conversation(ticket)
-    card = None
-    if source is not None:
-        card = ticket_card(ctx.session, ticket, desk, ticket.lang, entries)
-        ctx.send(Outgoing(to=source, reply=card, ticket_id=ticket.id))
     team = team_conversation(ctx, ticket)
     # one card per chat: when people report in the team chat itself, the card there is the team's card
-    same_chat = source is not None and team is not None and (source.platform, source.chat_id) == (
-        team.platform, team.chat_id)
-    if team is not None and not same_chat:
-        if card is None or ticket.lang != desk.default_lang:  # the same language draws the same card
-            card = ticket_card(ctx.session, ticket, desk, desk.default_lang, entries)
-        ctx.send(Outgoing(to=team, reply=card, ticket_id=ticket.id))
+    if team is not None and source is not None and (source.platform, source.chat_id) == (team.platform, team.chat_id):
+        team = None
+    places = [(place, lang) for place, lang in ((source, ticket.lang), (team, desk.default_lang)) if place is not None]
+    if not places:
+        return
+    langs = list(dict.fromkeys(lang for _, lang in places))  # the same language draws the same card
+    cards = dict(zip(langs, ticket_cards(ctx.session, ticket, desk, langs, recent_timeline(ctx.session, ticket)),
+                     strict=True))
+    for place, lang in places:
+        ctx.send(Outgoing(to=place, reply=cards[lang], ticket_id=ticket.id))
 
 
 def tell_requester(ctx: Context, ticket: Ticket, text: str, *, mention: bool = False) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from core.cards import local, recent_timeline, ticket_buttons, ticket_card
+from core.cards import local, ticket_buttons, ticket_cards
 from core.context import Context
 from core.db.models import RoleGrant, Ticket
 from core.desks import parse_chat, roles_of
@@ -124,12 +124,14 @@ def leads(session: Session, desk: Desk) -> list[str]:
 
 def refresh_cards(ctx: Context, ticket: Ticket, desk: Desk) -> None:
     """Redraw the ticket card where it is shown, with time left counted from now (it now reads "overdue")."""
-    entries = recent_timeline(ctx.session, ticket)
     source = source_conversation(ticket)
-    if source is not None:
-        ctx.send(Outgoing(to=source, ticket_id=ticket.id,
-                          reply=ticket_card(ctx.session, ticket, desk, ticket.lang, entries, now=ctx.now)))
     team = team_conversation(ctx, ticket)
-    if team is not None and (source is None or team.key != source.key):
-        ctx.send(Outgoing(to=team, ticket_id=ticket.id,
-                          reply=ticket_card(ctx.session, ticket, desk, desk.default_lang, entries, now=ctx.now)))
+    if team is not None and source is not None and team.key == source.key:
+        team = None
+    places = [(place, lang) for place, lang in ((source, ticket.lang), (team, desk.default_lang)) if place is not None]
+    if not places:
+        return
+    langs = list(dict.fromkeys(lang for _, lang in places))
+    cards = dict(zip(langs, ticket_cards(ctx.session, ticket, desk, langs, now=ctx.now), strict=True))
+    for place, lang in places:
+        ctx.send(Outgoing(to=place, ticket_id=ticket.id, reply=cards[lang]))

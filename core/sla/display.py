@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from core.i18n import t
 from core.sla.calendar import BusinessCalendar
@@ -54,31 +54,36 @@ def is_business(desk: Desk, priority: str, which: str) -> bool | None:
         return None
 
 
-def left_text(*, due: datetime, now: datetime, business: bool, calendar: BusinessCalendar, lang: str) -> str:
-    """ "3h 20m left" or "overdue 1h 5m", counted on the target's own clock (working time or real time)."""
+class SlaNote(NamedTuple):
+    """Time left on (or past) a deadline, before words: drawn in each card's language by `note_text`."""
+
+    state: str  # "left", "overdue" or "paused"
+    minutes: int = 0
+    days: bool = False  # a real-time target: whole days first
+
+
+def _time_left(due: datetime, now: datetime, business: bool, calendar: BusinessCalendar) -> SlaNote:
     seconds = calendar.elapsed(now, due, business=business)
     if seconds > 0:
-        return _left(int(seconds // 60), lang, not business)
-    return _overdue(int(calendar.elapsed(due, now, business=business) // 60), lang, not business)
+        return SlaNote("left", int(seconds // 60), not business)
+    return SlaNote("overdue", int(calendar.elapsed(due, now, business=business) // 60), not business)
 
 
 # cards are drawn by the thousand and show whole minutes: each text is made once
 @lru_cache(maxsize=4096)
-def _left(minutes: int, lang: str, days: bool) -> str:
-    return t("sla.left", lang, left=span(minutes * 60, lang, days=days))
+def note_text(note: SlaNote, lang: str) -> str:
+    if note.state == "paused":
+        return t("sla.paused", lang)
+    amount = span(note.minutes * 60, lang, days=note.days)
+    return t("sla.left", lang, left=amount) if note.state == "left" else t("sla.overdue", lang, over=amount)
 
 
-@lru_cache(maxsize=4096)
-def _overdue(minutes: int, lang: str, days: bool) -> str:
-    return t("sla.overdue", lang, over=span(minutes * 60, lang, days=days))
-
-
-def card_note(ticket: Any, desk: Desk, which: str, now: datetime, lang: str) -> str | None:
+def card_note(ticket: Any, desk: Desk, which: str, now: datetime) -> SlaNote | None:
     """What follows respond-by / resolve-by on the ticket card: time left, overdue, or paused."""
     due: datetime | None = getattr(ticket, f"{which}_by")
     business = is_business(desk, ticket.priority, which)
     if due is None or business is None:
         return None
     if due > now and ticket.paused_since is not None and desk.sla.pause_when_waiting:
-        return t("sla.paused", lang)
-    return left_text(due=due, now=now, business=business, calendar=calendar_for(desk), lang=lang)
+        return SlaNote("paused")
+    return _time_left(due, now, business, calendar_for(desk))
