@@ -19,8 +19,6 @@ from sqlmodel import Session
 
 from core.db.types import UtcDateTime
 
-_Processor = Callable[[Any], Any] | None
-
 
 class _Prepared:
     def __init__(self, stmt: Any, dialect: Dialect, keys: Sequence[str], many: bool) -> None:
@@ -49,7 +47,8 @@ class _Prepared:
                 self.processors.append((position, processor))
         self.positional = compiled.positional
         self.columns = list(getattr(stmt, "selected_columns", None) or getattr(stmt, "exported_columns", None) or ())
-        self.results: list[_Processor] | None = None  # from the first result's column types, as SQLAlchemy does
+        # (position, processor) of the columns that have one, from the first result's types, as SQLAlchemy does
+        self.results: list[tuple[int, Callable[[Any], Any]]] | None = None
 
     def parameters(self, values: dict[str, Any]) -> Any:
         out = [values[name] if name else constant for name, constant in self.take]
@@ -59,12 +58,18 @@ class _Prepared:
 
     def rows(self, raw: list[tuple[Any, ...]], description: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         if self.results is None:
-            self.results = [col.type.dialect_impl(self.dialect).result_processor(self.dialect, d[1])
-                            for col, d in zip(self.columns, description, strict=True)]
-        results = self.results
-        if not any(results):
+            processors = [col.type.dialect_impl(self.dialect).result_processor(self.dialect, d[1])
+                          for col, d in zip(self.columns, description, strict=True)]
+            self.results = [(i, p) for i, p in enumerate(processors) if p is not None]
+        if not self.results:
             return raw
-        return [tuple(p(v) if p is not None else v for p, v in zip(results, row, strict=True)) for row in raw]
+        out = []
+        for row in raw:
+            values = list(row)
+            for i, processor in self.results:  # only the columns that need it (datetimes, booleans)
+                values[i] = processor(values[i])
+            out.append(tuple(values))
+        return out
 
 
 _DATETIME_PROCESSORS: dict[tuple[str, str], Callable[[Any], Any] | None] = {}
