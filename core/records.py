@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic_core import PydanticUndefined
 from sqlalchemy import bindparam, inspect, update
@@ -37,8 +36,9 @@ def timeline(session: Session, ticket: Ticket, now: datetime, kind: str, key: st
         data=dumps_any({"key": key, "kw": kw}), public=public))
 
 
-@dataclass(frozen=True, slots=True)
-class RecentEntry:
+class RecentEntry(NamedTuple):
+    """A timeline entry as the card shows it (a row of `at, kind, text, data`)."""
+
     at: datetime
     kind: str
     text: str
