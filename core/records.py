@@ -115,15 +115,25 @@ def loaded(session: Session, model: type[_M], rows: Iterable[Sequence[Any]]) -> 
     """ORM objects for rows of `columns_of(model)` read with a Core statement, as an ORM query gives them
     (without its per-row overhead): an object the session already holds is returned as it is. Call
     `autoflush` before reading the rows, as the query's autoflush would."""
-    mapper = inspect(model)
-    names = [c.key for c in columns_of(model)]
+    mapper, names, keys = _shape(model)
     out = []
     for row in rows:
         values = dict(zip(names, row, strict=True))
-        key = mapper.identity_key_from_primary_key([values[c.key] for c in mapper.primary_key])
-        held = session.identity_map.get(key)
+        held = session.identity_map.get(mapper.identity_key_from_primary_key([values[k] for k in keys]))
         out.append(held if held is not None else _as_loaded(session, model, values))
     return out
+
+
+_SHAPES: dict[type, tuple[Any, list[str], list[str]]] = {}
+
+
+def _shape(model: type) -> tuple[Any, list[str], list[str]]:
+    """The model's mapper, its column names in table order, and those of its primary key."""
+    found = _SHAPES.get(model)
+    if found is None:
+        mapper: Any = inspect(model)
+        found = _SHAPES[model] = (mapper, [c.key for c in columns_of(model)], [c.key for c in mapper.primary_key])
+    return found
 
 
 def autoflush(session: Session) -> None:

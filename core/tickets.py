@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Row, bindparam, update
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 
 from core.cards import recent_timeline, survey_card, ticket_cards
@@ -75,13 +76,22 @@ def find(ctx: Context, ref: TicketRef, desk: Desk) -> Ticket:
 
 
 def by_id(ctx: Context, ticket_id: str | int | None) -> Ticket | None:
+    """The ticket with this id, as `Session.get` finds it (the session's own object first), read on
+    the fast path otherwise."""
     try:
-        return ctx.session.get(Ticket, int(ticket_id)) if ticket_id is not None else None
+        number = int(ticket_id)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
+    held = ctx.session.identity_map.get(identity_key(Ticket, number))
+    if held is not None:
+        return held  # type: ignore[no-any-return]
+    autoflush(ctx.session)
+    rows = fast.execute(ctx.session, _BY_ID, {"b_id": number}).all()
+    return loaded(ctx.session, Ticket, rows)[0] if rows else None
 
 
 # hot lookups, built once: constructing a statement costs more than running it
+_BY_ID = select(*columns_of(Ticket)).where(col(Ticket.id) == bindparam("b_id"))  # type: ignore[call-overload]
 _BY_THREAD = (select(*columns_of(Ticket), col(ThreadLink.side))  # type: ignore[call-overload]
               .join(ThreadLink, col(ThreadLink.ticket_id) == col(Ticket.id))
               .where(col(ThreadLink.platform) == bindparam("b_platform"), col(ThreadLink.chat_id) == bindparam("b_chat"),
@@ -104,7 +114,7 @@ def by_thread(ctx: Context, conversation: ConversationRef) -> tuple[Ticket, str]
         return None
     link = pending_thread_link(ctx, conversation.platform, conversation.chat_id, conversation.thread_id)
     if link is not None:
-        ticket = ctx.session.get(Ticket, link[0])
+        ticket = by_id(ctx, link[0])
         return (ticket, link[1]) if ticket is not None else None
     autoflush(ctx.session)
     rows = fast.execute(ctx.session, _BY_THREAD, {"b_platform": conversation.platform, "b_chat": conversation.chat_id,
