@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, bindparam, update
@@ -161,8 +161,10 @@ def team_thread(ctx: Context, ticket: Ticket) -> ConversationRef | None:
     return team.in_thread(message_id) if message_id is not None else team
 
 
-def refresh_cards(ctx: Context, ticket: Ticket) -> None:
-    """Queue the ticket card for every place it is shown; delivery updates each in place."""
+def refresh_cards(ctx: Context, ticket: Ticket, *, now: datetime | None = None) -> None:
+    """Queue the ticket card for every place it is shown; delivery updates each in place.
+
+    `now`: draw the SLA time left from this moment rather than from the ticket's last change."""
     desk = desk_of(ctx, ticket)
     source = source_conversation(ticket)
     team = team_conversation(ctx, ticket)
@@ -173,8 +175,8 @@ def refresh_cards(ctx: Context, ticket: Ticket) -> None:
     if not places:
         return
     langs = list(dict.fromkeys(lang for _, lang in places))  # the same language draws the same card
-    cards = dict(zip(langs, ticket_cards(ctx.session, ticket, desk, langs, recent_timeline(ctx.session, ticket)),
-                     strict=True))
+    cards = dict(zip(langs, ticket_cards(ctx.session, ticket, desk, langs, recent_timeline(ctx.session, ticket),
+                                         now=now), strict=True))
     for place, lang in places:
         ctx.send(Outgoing(to=place, reply=cards[lang], ticket_id=ticket.id))
 

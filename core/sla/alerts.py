@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from core.cards import local, ticket_buttons, ticket_cards
+from core.cards import local, ticket_buttons
 from core.context import Context
 from core.db.models import RoleGrant, Ticket
 from core.desks import parse_chat, roles_of
@@ -19,7 +19,7 @@ from core.settings import Desk
 from core.sla.display import calendar_for
 from core.sla.explain import span
 from core.sla.policy import SlaClock, SlaTimer
-from core.tickets import dm_to, source_conversation, team_conversation
+from core.tickets import dm_to, refresh_cards, team_conversation
 
 log = logging.getLogger("deskbot.sla.alerts")
 
@@ -61,7 +61,8 @@ def send(ctx: Context, ticket: Ticket, desk: Desk, clock: SlaClock, kind: str, s
         ctx.send(Outgoing(to=conv, reply=reply, ticket_id=ticket.id))
         queued += 1
     if stage == "breach":
-        refresh_cards(ctx, ticket, desk)
+        # redrawn with time left counted from now: the card now reads "overdue"
+        refresh_cards(ctx, ticket, now=ctx.now)
     log.info("sla alert", extra={"ticket": ticket.key, "kind": kind, "cycle": ticket.sla_cycle, "messages": queued})
     return queued
 
@@ -122,16 +123,3 @@ def leads(session: Session, desk: Desk) -> list[str]:
     return sorted(p for p in people if "lead" in roles_of(session, desk, p))
 
 
-def refresh_cards(ctx: Context, ticket: Ticket, desk: Desk) -> None:
-    """Redraw the ticket card where it is shown, with time left counted from now (it now reads "overdue")."""
-    source = source_conversation(ticket)
-    team = team_conversation(ctx, ticket)
-    if team is not None and source is not None and team.key == source.key:
-        team = None
-    places = [(place, lang) for place, lang in ((source, ticket.lang), (team, desk.default_lang)) if place is not None]
-    if not places:
-        return
-    langs = list(dict.fromkeys(lang for _, lang in places))
-    cards = dict(zip(langs, ticket_cards(ctx.session, ticket, desk, langs, now=ctx.now), strict=True))
-    for place, lang in places:
-        ctx.send(Outgoing(to=place, ticket_id=ticket.id, reply=cards[lang]))
