@@ -227,3 +227,15 @@ def test_comments_and_the_clock(desk: SlaDesk) -> None:
     ticket = desk.ticket(key)
     assert local(ticket.first_response_at) == "2025-11-17 Mon 10:25"
     assert local(ticket.sla_next_at) == "2025-11-17 Mon 16:00"  # 75 % of 8h
+
+
+def test_breach_redraws_one_card_per_chat(desk: SlaDesk) -> None:
+    # reported in the team chat itself: the card in the report's thread is the team's card too
+    out = desk.h.say(desk.h.user("alice"), "VPN keeps dropping", chat="it-team")
+    posted = [o.to for o in out if o.reply.card_key == "ticket:1"]
+    assert [(c.chat_id, c.thread_id is not None) for c in posted] == [("it-team", True)]
+    desk.clock.set(cst(2025, 11, 17, 15, 45))  # P2 from Monday 10:00: respond by 15:30
+    breach = desk.sweep()
+    redrawn = [o for o in breach if o.reply.card_key == "ticket:1"]
+    assert [o.to for o in redrawn] == posted
+    assert {f.label: f.value for f in redrawn[0].reply.fields}["Respond by"] == "11-17 15:30 · overdue 15m"
