@@ -10,6 +10,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import create_engine
 
+import core.db.models  # noqa: F401 - every table model, so configure_mappers sees them all
+
 
 def normalise_url(url: str) -> str:
     """Accept postgres:// and postgresql:// and use the psycopg 3 driver."""
@@ -29,8 +31,6 @@ def is_sqlite(url_or_engine: str | Engine) -> bool:
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine ready for work: the ORM's mappers are configured now (a tenth of a second), not
     while the first event of the day waits for its answer."""
-    import core.db.models  # noqa: F401 - every table model, so all of them are configured
-
     configure_mappers()
     url = normalise_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
