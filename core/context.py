@@ -24,7 +24,9 @@ class Services:
     clock: Clock
     knowledge: KnowledgePort = field(default_factory=NoKnowledge)
     command_names: frozenset[str] = frozenset({"ticket"})
-    hooks: list = field(default_factory=list)  # objects with on_ticket_change(ctx, ticket, what)
+    # objects with on_ticket_change(ctx, ticket, what), and optionally before_open(ctx, desk, row)
+    # to fill in columns of a ticket about to be inserted
+    hooks: list = field(default_factory=list)
     # called with the article row after a draft is published, so the matcher indexes it at once
     on_article_published: list = field(default_factory=list)
 
