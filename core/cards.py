@@ -32,8 +32,14 @@ def _local(dt: datetime, timezone: str, fmt: str) -> str:
     return dt.astimezone(ZoneInfo(timezone)).strftime(fmt)  # one event's entries share their moment
 
 
-def ticket_buttons(ticket: Ticket, lang: str) -> tuple[Button, ...]:
+def ticket_buttons(ticket: Ticket, lang: str, *, requester: bool = False) -> tuple[Button, ...]:
+    """The card's buttons: the technicians' actions, or (`requester`, on a card only the requester sees)
+    theirs: withdraw the request while it is open, reopen it once resolved."""
     ids = {"ticket": str(ticket.id)}
+    if requester:
+        if ticket.status in ("resolved", "closed"):
+            return (Button(label=t("btn.reopen", lang), action_id="ticket.reopen", value=ids),)
+        return (Button(label=t("btn.cancel", lang), action_id="ticket.cancel", value=ids, style="danger"),)
     if ticket.status in ("new", "assigned"):
         return (Button(label=t("btn.claim", lang), action_id="ticket.claim", value=ids, style="primary"),
                 Button(label=t("btn.resolve", lang), action_id="ticket.resolve", value=ids))
@@ -63,17 +69,20 @@ def recent_timeline(session: Session, ticket: Ticket) -> list[RecentEntry]:
 
 
 def ticket_card(session: Session, ticket: Ticket, desk: Desk, lang: str,
-                entries: Sequence[TimelineEntry | RecentEntry] | None = None, *, now: datetime | None = None) -> Reply:
+                entries: Sequence[TimelineEntry | RecentEntry] | None = None, *, now: datetime | None = None,
+                requester: bool = False) -> Reply:
     """The card for `ticket`; pass `entries` (newest first) when rendering several cards at once.
 
-    `now` is when the card is drawn (SLA time left counts from it); by default the ticket's last change."""
-    return ticket_cards(session, ticket, desk, (lang,), entries, now=now)[0]
+    `now` is when the card is drawn (SLA time left counts from it); by default the ticket's last change.
+    `requester`: the card goes where only the requester sees it, with their buttons."""
+    return ticket_cards(session, ticket, desk, [(lang, requester)], entries, now=now)[0]
 
 
-def ticket_cards(session: Session, ticket: Ticket, desk: Desk, langs: Sequence[str],
+def ticket_cards(session: Session, ticket: Ticket, desk: Desk, views: Sequence[tuple[str, bool]],
                  entries: Sequence[TimelineEntry | RecentEntry] | None = None, *,
                  now: datetime | None = None) -> list[Reply]:
-    """The card in each of `langs`: the ticket, its timeline and its SLA clock are read once for all."""
+    """The card for each (language, requester only) view: the ticket, its timeline and its SLA clock are
+    read once for all."""
     if entries is None:
         entries = recent_timeline(session, ticket)
     status, priority, subject = ticket.status, ticket.priority, ticket.subject
@@ -95,7 +104,7 @@ def ticket_cards(session: Session, ticket: Ticket, desk: Desk, langs: Sequence[s
     title = f"{ticket.key} · {subject}"
     card_key = f"ticket:{ticket.id}"
     cards = []
-    for lang in langs:
+    for lang, requester_only in views:
         status_text = status_name(status, lang)
         fields = [
             Field(label=t("field.status", lang), value=status_text),
@@ -123,7 +132,7 @@ def ticket_cards(session: Session, ticket: Ticket, desk: Desk, langs: Sequence[s
             fields=tuple(fields),
             timeline=tuple(TimelineItem(at=at, text=timeline_text(e, lang)) for at, e in zip(ats, oldest_first,
                                                                                            strict=True)),
-            buttons=ticket_buttons(ticket, lang),
+            buttons=ticket_buttons(ticket, lang, requester=requester_only),
             card_key=card_key,
             lang=lang,
             status=status,

@@ -331,14 +331,14 @@ def _answer_status(turn: Turn, question: StatusQuestion) -> None:
     if question.ref is not None:
         ticket = tickets.find(ctx, question.ref, turn.desk)
         tickets.can_see(ctx, ticket, user)
-        turn.show(replace(ticket_card(ctx.session, ticket, turn.desk, turn.lang), card_key=None))
+        turn.show(_card_for(turn, ticket))
         return
     mine = _latest(ctx, user, tickets.OPEN)
     if not mine:
         turn.say(t("status.none", turn.lang))
     elif len(mine) == 1:
         ticket = loaded(ctx.session, Ticket, mine)[0]
-        turn.show(replace(ticket_card(ctx.session, ticket, turn.desk, turn.lang), card_key=None))
+        turn.show(_card_for(turn, ticket))
     else:
         turn.show(ticket_list(mine, turn.lang, "status.list_title"))
 
@@ -413,6 +413,13 @@ def _on_click(turn: Turn, event: ActionClicked) -> None:
             _stale(turn, ticket)
             return
         tickets.set_status(ctx, ticket, user, "waiting")
+    elif action == "ticket.cancel":
+        if ticket.status in ("resolved", "closed"):
+            _stale(turn, ticket)
+            return
+        if user.identity != ticket.requester:  # the button is on the requester's own card
+            raise Refusal("cancel.only_requester", key=ticket.key)
+        turn.say(tickets.cancel(ctx, ticket, user), private=True)
     elif action in ("ticket.reopen", "survey.reopen"):
         if ticket.status not in ("resolved", "closed"):
             _stale(turn, ticket)
@@ -436,6 +443,13 @@ def _on_click(turn: Turn, event: ActionClicked) -> None:
         turn.show(capture.draft_from_ticket(ctx, ticket, user, lang=turn.lang))
     else:
         raise Refusal("unknown.action")
+
+
+def _card_for(turn: Turn, ticket: Ticket) -> Reply:
+    """The ticket's card as an answer to the person asking (a snapshot: not updated later); the
+    requester gets their own buttons."""
+    requester = tickets.requester_view(turn.ctx, turn.desk, ticket, turn.event.user.identity)
+    return replace(ticket_card(turn.ctx.session, ticket, turn.desk, turn.lang, requester=requester), card_key=None)
 
 
 def _stale(turn: Turn, ticket: Ticket) -> None:
@@ -526,8 +540,7 @@ def _run(turn: Turn, command: Command) -> None:
     answer: str | None = None
     if verb == "show":
         tickets.can_see(ctx, ticket, user)
-        turn.show(replace(ticket_card(ctx.session, ticket, turn.desk, turn.lang), card_key=None,
-                          only_visible_to=user))
+        turn.show(replace(_card_for(turn, ticket), only_visible_to=user))
     elif verb == "claim":
         answer = tickets.claim(ctx, ticket, user)
     elif verb == "assign":
@@ -546,7 +559,7 @@ def _run(turn: Turn, command: Command) -> None:
         if status is None:
             if not rest:
                 tickets.can_see(ctx, ticket, user)
-                turn.show(replace(ticket_card(ctx.session, ticket, turn.desk, turn.lang), card_key=None))
+                turn.show(_card_for(turn, ticket))
                 return
             turn.say(t("status.bad", turn.lang, status=rest[0], choices=", ".join(tickets.STATUSES)), private=True)
             return

@@ -171,14 +171,23 @@ def refresh_cards(ctx: Context, ticket: Ticket, *, now: datetime | None = None) 
     # one card per chat: when people report in the team chat itself, the card there is the team's card
     if team is not None and source is not None and (source.platform, source.chat_id) == (team.platform, team.chat_id):
         team = None
-    places = [(place, lang) for place, lang in ((source, ticket.lang), (team, desk.default_lang)) if place is not None]
+    # a direct chat with the requester shows their buttons; a group chat or the team chat the technicians'
+    mine = source is not None and source.is_direct and requester_view(ctx, desk, ticket, ticket.requester)
+    places = [(place, view) for place, view in ((source, (ticket.lang, mine)), (team, (desk.default_lang, False)))
+              if place is not None]
     if not places:
         return
-    langs = list(dict.fromkeys(lang for _, lang in places))  # the same language draws the same card
-    cards = dict(zip(langs, ticket_cards(ctx.session, ticket, desk, langs, recent_timeline(ctx.session, ticket),
+    views = list(dict.fromkeys(view for _, view in places))  # the same view draws the same card
+    cards = dict(zip(views, ticket_cards(ctx.session, ticket, desk, views, recent_timeline(ctx.session, ticket),
                                          now=now), strict=True))
-    for place, lang in places:
-        ctx.send(Outgoing(to=place, reply=cards[lang], ticket_id=ticket.id))
+    for place, view in places:
+        ctx.send(Outgoing(to=place, reply=cards[view], ticket_id=ticket.id))
+
+
+def requester_view(ctx: Context, desk: Desk, ticket: Ticket, identity: str) -> bool:
+    """Whether a card for `identity` shows the requester's buttons rather than the technicians': they
+    reported the ticket and do not work the desk (a technician's own ticket keeps the staff buttons)."""
+    return identity == ticket.requester and "technician" not in roles_of(ctx.session, desk, identity)
 
 
 def tell_requester(ctx: Context, ticket: Ticket, text: str, *, mention: bool = False) -> None:

@@ -174,7 +174,8 @@ async def test_terminal_chat_as_an_employee(config_path: Path, tmp_path: Path) -
                             write=printed.append)
     screen = "\n".join(printed)
     assert "│ IT-1 · My VPN is down" in screen
-    assert "│ [1] Claim" in screen
+    assert "│ [1] Cancel my request" in screen  # an employee's own card offers what they may do
+    assert "│ [1] Claim" not in screen
     assert "│ Your open tickets" in screen and "IT-1 [P2] New — My VPN is down" in screen
     assert "deskbot> Hi alice!" in screen
     engine = make_engine(f"sqlite:///{tmp_path / 'desk.db'}")

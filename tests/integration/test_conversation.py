@@ -295,3 +295,36 @@ def test_a_status_change_is_confirmed_in_the_writers_language(h: DeskHarness) ->
     h.command(wang, "claim IT-1")
     confirmed = private_texts(h.command(wang, "状态 IT-1 等待"))
     assert confirmed and "等待" in confirmed[-1] and "Waiting" not in confirmed[-1]
+
+
+def _buttons(out: list, chat: str) -> list[str]:
+    """The buttons of the (first) ticket card sent to `chat`."""
+    card = next(o.reply for o in out if o.reply.title and o.reply.title.startswith("IT-") and o.to.chat_id == chat)
+    return [b.action_id for b in card.buttons]
+
+
+def test_a_requesters_direct_chat_card_offers_their_actions(h: DeskHarness, engine: Engine) -> None:
+    alice, wang = h.user("alice"), h.user("wang")
+    out = h.say(alice, "VPN is down", direct=True)
+    assert _buttons(out, "dm:alice") == ["ticket.cancel"]  # only alice sees this card
+    assert _buttons(out, "it-team") == ["ticket.claim", "ticket.resolve"]
+    # a technician cannot withdraw someone's request with that button (and nothing changes)
+    before = db_state(engine)
+    cancel = find_button(out, "ticket.cancel")
+    refused = h.click(wang, cancel)
+    assert db_state(engine) == before
+    assert private_texts(refused) == [
+        "Only the person who reported IT-1 can withdraw it; technicians use /ticket cancel."]
+    # alice can: the ticket closes and her card now offers to reopen it
+    out = h.click(alice, cancel, chat="dm:alice")
+    assert h.ticket("IT-1").status == "closed" and "IT-1 is cancelled." in private_texts(out)
+    assert _buttons(out, "dm:alice") == ["ticket.reopen"]
+    # the same answer to a status question in her chat
+    assert _buttons(h.say(alice, "status of IT-1?", direct=True), "dm:alice") == ["ticket.reopen"]
+
+
+def test_group_cards_and_a_technicians_own_ticket_keep_the_staff_buttons(h: DeskHarness) -> None:
+    out = h.say(h.user("alice"), "printer jammed")  # the intake group: technicians work from this card too
+    assert _buttons(out, "it-help") == ["ticket.claim", "ticket.resolve"]
+    out = h.say(h.user("wang"), "my monitor flickers", direct=True)
+    assert _buttons(out, "dm:wang") == ["ticket.claim", "ticket.resolve"]

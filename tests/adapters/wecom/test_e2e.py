@@ -153,10 +153,12 @@ async def test_a_direct_message_opens_a_ticket_with_a_card_for_the_requester_and
     task_id, card = wc.card_of(REQUESTER, "IT-1")
     assert card["card_type"] == "button_interaction" and card["task_id"] == task_id
     assert card["main_title"]["title"] == "IT-1 · VPN is down since this morning"
-    assert keys(card) == [f"ticket.claim?ticket={ticket_id}", f"ticket.resolve?ticket={ticket_id}"]
+    # only the requester sees this card: it offers what they may do (withdraw the request)
+    assert keys(card) == [f"ticket.cancel?ticket={ticket_id}"]
     # the team chat "wecom:@wangfang" is core's direct-message address: it reaches that person by userid
     team_task, team_card = wc.card_of(TECH, "IT-1")
-    assert team_task != task_id and keys(team_card) == keys(card)
+    assert team_task != task_id
+    assert keys(team_card) == [f"ticket.claim?ticket={ticket_id}", f"ticket.resolve?ticket={ticket_id}"]
     assert {c["json"]["touser"] for c in wc.api.calls_to(SEND)} == {REQUESTER, TECH}
     assert all(c["json"]["agentid"] == AGENT_ID for c in wc.api.calls_to(SEND))
     assert all(row.status == "sent" and row.message_id for row in wc.desk.outbox())
@@ -232,9 +234,10 @@ async def test_a_technician_claims_from_the_card_and_both_cards_update_in_place(
     # ... and the requester's card with the code message/send returned for it
     assert updates[REQUESTER]["response_code"].startswith("RC-SEND-")
     for user, task in ((TECH, team_task), (REQUESTER, requester_task)):
-        card = wc.api.cards[task]["card"]
-        assert keys(card) == [f"ticket.waiting?ticket={ticket_id}", f"ticket.resolve?ticket={ticket_id}"], user
-        assert fields(card)["Assignee"] == TECH
+        assert fields(wc.api.cards[task]["card"])["Assignee"] == TECH, user
+    assert keys(wc.api.cards[team_task]["card"]) == [f"ticket.waiting?ticket={ticket_id}",
+                                                    f"ticket.resolve?ticket={ticket_id}"]
+    assert keys(wc.api.cards[requester_task]["card"]) == [f"ticket.cancel?ticket={ticket_id}"]
     # the updated cards are the whole answer: nothing was posted anew
     assert len(wc.api.calls_to(SEND)) == sends_before
     assert all(row.status in ("sent", "superseded") for row in wc.desk.outbox())
@@ -243,6 +246,7 @@ async def test_a_technician_claims_from_the_card_and_both_cards_update_in_place(
 async def test_a_requester_clicking_claim_is_refused_and_nothing_changes(wc):
     ticket_id = await open_vpn_ticket(wc)
     task, _ = wc.card_of(REQUESTER, "IT-1")
+    # their card has no Claim button; a click that says otherwise (an old card, a forged one) is refused
     await wc.click(task, f"ticket.claim?ticket={ticket_id}", user=REQUESTER)
 
     ticket = wc.desk.ticket("IT-1")
@@ -252,9 +256,22 @@ async def test_a_requester_clicking_claim_is_refused_and_nothing_changes(wc):
     assert refusal.startswith("Sorry, only") and "claim" in refusal
     # core redraws the cards from the database; they show what they showed, so WeCom is not called
     # (and the cards keep their single-use update codes for the next real change)
-    assert keys(wc.api.cards[task]["card"]) == [f"ticket.claim?ticket={ticket_id}",
-                                               f"ticket.resolve?ticket={ticket_id}"]
+    assert keys(wc.api.cards[task]["card"]) == [f"ticket.cancel?ticket={ticket_id}"]
     assert wc.api.calls_to(UPDATE) == [] and len(wc.api.cards_for(REQUESTER)) == 1
+
+
+async def test_the_requester_withdraws_the_request_from_their_card(wc):
+    ticket_id = await open_vpn_ticket(wc)
+    task, _ = wc.card_of(REQUESTER, "IT-1")
+    team_task, _ = wc.card_of(TECH, "IT-1")
+    await wc.click(task, f"ticket.cancel?ticket={ticket_id}", user=REQUESTER)
+    assert wc.desk.ticket("IT-1").status == "closed"
+    assert wc.desk.timeline("IT-1") == ["opened", "cancelled"]
+    assert wc.api.texts_for(REQUESTER) == ["IT-1 is cancelled."]
+    # both cards follow in place: the requester may still reopen it, the team sees it closed
+    assert keys(wc.api.cards[task]["card"]) == [f"ticket.reopen?ticket={ticket_id}"]
+    assert fields(wc.api.cards[team_task]["card"])["Status"] == "Closed"
+    assert len(wc.api.cards_for(REQUESTER)) == 1
 
 
 async def test_a_refusal_to_a_chinese_requester_click_is_in_chinese(wc):
@@ -262,7 +279,7 @@ async def test_a_refusal_to_a_chinese_requester_click_is_in_chinese(wc):
     ticket = wc.desk.ticket("IT-1")
     assert ticket.lang.startswith("zh")
     task, card = wc.card_of(REQUESTER, "IT-1")
-    assert card["button_list"][0]["text"] == "认领"  # the requester's card is in Chinese
+    assert card["button_list"][0]["text"] == "撤销工单"  # the requester's card is in Chinese
     await wc.click(task, f"ticket.claim?ticket={ticket.id}", user=REQUESTER)
     [refusal] = wc.api.texts_for(REQUESTER)
     assert refusal.startswith("抱歉")
