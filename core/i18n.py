@@ -177,6 +177,8 @@ _T: dict[str, tuple[str, str]] = {
     "stale.action": ("That button is out of date; here is the current state of {key}. Now: {status}, assignee {who}.",
                      "该按钮已过期，以下是 {key} 的最新状态。当前：{status}，处理人 {who}。"),
     "unknown.action": ("That button is no longer supported.", "该按钮已失效。"),
+    "error.not_taken": ("Sorry, I couldn't take that message just now. Please send it again in a minute.",
+                        "抱歉，刚才没能收下这条消息，请过一会儿再发一次。"),
     "error.internal": ("Sorry, something went wrong handling that. The desk team has been told.",
                        "抱歉，处理时出错了，已通知服务台。"),
     "welcome": ("Hi! I'm the {desk} service desk bot. @mention me with a problem to open a ticket, or write `/ticket help`.",

@@ -26,7 +26,8 @@ from adapters.wecom.replay import ReplayGuard
 from adapters.wecom.robot import RESPOND, RESPOND_UPDATE, RESPOND_WELCOME, SEND, RobotError, RobotLink
 from adapters.wecom.token import RETRYABLE_ERRCODES, TOKEN_ERRCODES, AccessToken
 from adapters.wecom.xmlmsg import BadXml, parse_xml
-from core.events import ActionClicked, BotAdded, ConversationRef, Inbound
+from core.events import ActionClicked, BotAdded, ConversationRef, Inbound, MessageReceived
+from core.i18n import EN, detect_lang, norm_lang, t
 from core.replies import DeliveryError, Reply, SendResult
 
 if TYPE_CHECKING:
@@ -81,8 +82,10 @@ class WeComAdapter:
     def __init__(self, *, config: WeComConfig, http_client: httpx.AsyncClient | None = None,
                  clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
                  callback_path: str = "/wecom/callback", robot_backoff_base: float = 1.0,
-                 robot_heartbeat_seconds: float | None = None) -> None:
+                 robot_heartbeat_seconds: float | None = None,
+                 robot_store_retries: tuple[float, ...] = (0.5, 1.0, 2.0)) -> None:
         self._cfg = config
+        self._store_retries = robot_store_retries
         self._clock = clock
         self._monotonic = monotonic
         self._path = callback_path
@@ -298,14 +301,41 @@ class WeComAdapter:
         if sink is None:
             log.error("wecom robot event dropped: adapter not started", extra={"event_id": event.event_id})
             return
+        result = await self._store_robot_event(sink, event, req_id)
+        if result is not None and isinstance(event, ActionClicked):
+            await self._answer_click(event, result)
+
+    async def _store_robot_event(self, sink: EventSink, event: Inbound, req_id: str) -> IntakeResult | None:
+        """The long connection never delivers a frame twice, so a store that fails is tried again here,
+        and if it still fails the person is asked to send the message again."""
+        for delay in (*self._store_retries, None):
+            try:
+                return await sink.submit(event, wait=CLICK_WAIT if isinstance(event, ActionClicked) else 0.0)
+            except Exception as exc:  # noqa: BLE001 - the database, or deskbot stopping
+                if delay is None:
+                    log.error("wecom robot event not stored", extra={"event_id": event.event_id, "error": repr(exc)})
+                else:
+                    log.warning("wecom robot event not stored yet; trying again",
+                                extra={"event_id": event.event_id, "error": repr(exc)})
+                    await asyncio.sleep(delay)
+        await self._robot_apology(event, req_id)
+        return None
+
+    async def _robot_apology(self, event: Inbound, req_id: str) -> None:
+        robot = self._robot
+        if robot is None:
+            return
+        text = getattr(event, "text", "") or ""
+        words = t("error.not_taken", detect_lang(text, norm_lang(event.lang_hint, EN)))
         try:
-            if isinstance(event, ActionClicked):
-                result = await sink.submit(event, wait=CLICK_WAIT)
-                await self._answer_click(event, result)
+            if isinstance(event, MessageReceived) and req_id:  # the answer to that very message
+                await robot.request(RESPOND, {"msgtype": "stream", "stream": {
+                    "id": secrets.token_hex(8), "finish": True, "content": words}}, req_id=req_id)
             else:
-                await sink.submit(event)
-        except Exception as exc:
-            log.error("wecom robot event not stored", extra={"event_id": event.event_id, "error": repr(exc)})
+                await robot.request(SEND, {"chatid": event.conversation.chat_id, "msgtype": "markdown",
+                                           "markdown": {"content": words}})
+        except Exception as exc:  # noqa: BLE001 - nothing more to try
+            log.error("wecom robot apology not sent", extra={"event_id": event.event_id, "error": repr(exc)})
 
     async def _answer_click(self, event: ActionClicked, result: IntakeResult) -> None:
         """Update the clicked card from the click's own req_id (valid 5 s), when core was quick."""

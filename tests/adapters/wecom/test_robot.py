@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from adapters.wecom import create_adapter
@@ -21,7 +23,8 @@ def group_mention(msgid: str, text: str = "@IT助手 打印机卡纸了") -> dic
 
 @pytest.fixture
 async def robot_adapter(qyapi, gateway, sink):
-    a = create_adapter(wecom_config(qyapi.url, robot_url=gateway.url), robot_backoff_base=0.01)
+    a = create_adapter(wecom_config(qyapi.url, robot_url=gateway.url), robot_backoff_base=0.01,
+                       robot_store_retries=(0.2, 0.05))
     await a.start(sink)
     await gateway.wait_for(lambda: gateway.subscriptions >= 1)
     await a.robot.ready.wait()
@@ -64,6 +67,38 @@ async def test_the_same_msgid_twice_is_stored_once(robot_adapter, gateway, sink)
     await gateway.push("aibot_msg_callback", group_mention("MSG-3"))
     await sink.wait_events(2)
     assert [e.event_id for e in sink.events] == ["aibot:MSG-2", "aibot:MSG-3"]
+
+
+async def test_a_store_that_fails_is_tried_again_then_the_person_is_asked_to_resend(
+        robot_adapter, gateway, sink) -> None:
+    attempts: list[str] = []
+    submit = sink.submit
+
+    async def counted(event, *, wait: float = 0.0):  # noqa: ANN202
+        attempts.append(event.event_id)
+        return await submit(event, wait=wait)
+
+    sink.submit = counted
+    # the database comes back within the retries: the message is stored once, nobody is bothered
+    sink.fail = True
+    await gateway.push("aibot_msg_callback", group_mention("MSG-R1"))
+    for _ in range(200):
+        if attempts:
+            break
+        await asyncio.sleep(0.005)
+    sink.fail = False
+    await sink.wait_events(1)
+    assert attempts == ["aibot:MSG-R1", "aibot:MSG-R1"]
+    assert [e.event_id for e in sink.events] == ["aibot:MSG-R1"]
+    # it stays down: after the retries the person gets an answer to that very message
+    sink.fail = True
+    req_id = await gateway.push("aibot_msg_callback", group_mention("MSG-R2"))
+    frame = await gateway.wait_frame("aibot_respond_msg")
+    assert frame["headers"]["req_id"] == req_id
+    assert frame["body"]["stream"]["content"] == "抱歉，刚才没能收下这条消息，请过一会儿再发一次。"
+    assert attempts[2:] == ["aibot:MSG-R2"] * 3  # the first try and both retries
+    assert [e.event_id for e in sink.events] == ["aibot:MSG-R1"]
+    assert [f for f in gateway.frames if f.get("cmd") == "aibot_respond_msg"] == [frame]
 
 
 async def test_card_send_and_click_updates_the_card_from_the_click(robot_adapter, gateway, sink) -> None:
