@@ -269,8 +269,22 @@ def semantic_problems(cfg: Config) -> list[str]:
                       *(m for g in desk.groups for m in g.members)]:
             if ":" not in ident:
                 problems.append(f"desks[{i}].roles: {ident!r} must be written platform:user_id")
+        problems.extend(f"desks[{i}].{problem}" for problem in sla_problems(desk))
     if not cfg.desks:
         problems.append("desks must name at least one desk")
+    return problems
+
+
+def sla_problems(desk: Desk) -> list[str]:
+    """The desk's SLA policy and business calendar as the SLA engine will read them at start-up."""
+    from core.sla.calendar import BusinessCalendar, CalendarError
+    from core.sla.policy import policy_problems
+
+    problems = policy_problems(desk.sla)
+    try:
+        BusinessCalendar.from_settings(desk.calendar)
+    except CalendarError as exc:
+        problems.append(str(exc))
     return problems
 
 

@@ -39,6 +39,7 @@ class SlaTarget(Strict):
     respond: str  # "15m", "4h", "1bd" (business days)
     resolve: str
     business_hours: bool = True
+    warn_at: float | None = None  # this priority's own warning point; default the policy's warn_at
 
 
 class EscalationLevel(Strict):

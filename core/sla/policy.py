@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Literal
 
 from core.sla.calendar import AROUND_THE_CLOCK, AroundTheClock, BusinessCalendar, from_us, to_us
@@ -190,9 +190,7 @@ def timer_rules(policy: SlaPolicy, calendar: BusinessCalendar, priority: str) ->
     target = policy.targets.get(priority)
     if target is None:
         raise PolicyError(f"no SLA target for priority {priority!r}; known: {sorted(policy.targets)}")
-    warn = policy.warn_at
-    if not 0.0 <= warn < 1.0:
-        raise PolicyError(f"sla.warn_at must be a fraction between 0 and 1 (e.g. 0.75), got {warn}")
+    warn = _warn_at(policy, priority)
     # keyed on the settings' values, not the (mutable) settings objects
     levels = tuple((level.after, tuple(level.notify)) for level in policy.escalations)
     return _rules(calendar, priority, target.respond, target.resolve, target.business_hours, warn, levels)
@@ -245,13 +243,42 @@ def escalations_us(rule: TimerRule, due_us: int) -> list[int]:
 
 
 def check_policy(policy: SlaPolicy) -> None:
-    """Raise PolicyError naming the config key when a target, warning point or escalation is unusable."""
-    if not 0.0 <= policy.warn_at < 1.0:
-        raise PolicyError(f"sla.warn_at must be a fraction between 0 and 1 (e.g. 0.75), got {policy.warn_at}")
+    """Raise PolicyError naming the config key of each target, warning point or escalation that is unusable."""
+    problems = policy_problems(policy)
+    if problems:
+        raise PolicyError("; ".join(problems))
+
+
+def policy_problems(policy: SlaPolicy) -> list[str]:
+    """Every unusable part of the policy, each named by its config key (nothing when it can be applied)."""
+    checks: list[Callable[[], object]] = [partial(_fraction, "sla.warn_at", policy.warn_at)]
     for priority, target in policy.targets.items():
-        _target(priority, "respond", target.respond)
-        _target(priority, "resolve", target.resolve)
-    _escalation_levels([level.after for level in policy.escalations])
+        checks += [partial(_target, priority, "respond", target.respond),
+                   partial(_target, priority, "resolve", target.resolve)]
+        if target.warn_at is not None:
+            checks.append(partial(_fraction, f"sla.targets.{priority}.warn_at", target.warn_at))
+    checks += [partial(_escalation_after, i, level.after) for i, level in enumerate(policy.escalations)]
+    problems = []
+    for check in checks:
+        try:
+            check()
+        except PolicyError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _warn_at(policy: SlaPolicy, priority: str) -> float:
+    """The warning point of a priority: its target's own `warn_at`, else the policy's (0 = none)."""
+    own = policy.targets[priority].warn_at
+    if own is not None:
+        return _fraction(f"sla.targets.{priority}.warn_at", own)
+    return _fraction("sla.warn_at", policy.warn_at)
+
+
+def _fraction(key: str, value: float) -> float:
+    if not 0.0 <= value < 1.0:
+        raise PolicyError(f"{key} must be a fraction between 0 and 1 (e.g. 0.75), got {value}")
+    return value
 
 
 def _target(priority: str, which: str, text: str) -> SlaDuration:
@@ -262,13 +289,14 @@ def _target(priority: str, which: str, text: str) -> SlaDuration:
 
 
 def _escalation_levels(afters: Sequence[str]) -> list[SlaDuration]:
-    out = []
-    for i, after in enumerate(afters):
-        try:
-            out.append(parse_duration(after, allow_zero=True))
-        except ValueError as exc:
-            raise PolicyError(f"sla.escalations[{i}].after: {exc}") from exc
-    return out
+    return [_escalation_after(i, after) for i, after in enumerate(afters)]
+
+
+def _escalation_after(i: int, after: str) -> SlaDuration:
+    try:
+        return parse_duration(after, allow_zero=True)
+    except ValueError as exc:
+        raise PolicyError(f"sla.escalations[{i}].after: {exc}") from exc
 
 
 def _rule(

@@ -239,3 +239,16 @@ def test_breach_redraws_one_card_per_chat(desk: SlaDesk) -> None:
     redrawn = [o for o in breach if o.reply.card_key == "ticket:1"]
     assert [o.to for o in redrawn] == posted
     assert {f.label: f.value for f in redrawn[0].reply.fields}["Respond by"] == "11-17 15:30 · overdue 15m"
+
+
+def test_a_priority_can_have_its_own_warning_point(engine: Engine) -> None:
+    settings = sla_settings()
+    sla = settings.desks[0].sla
+    sla.targets["P1"] = sla.targets["P1"].model_copy(update={"warn_at": 0.5})
+    desk = SlaDesk(engine, settings=settings)
+    p1, p2 = desk.open("P1"), desk.open("P2")  # Monday 10:00
+    assert local(desk.ticket(p1).sla_next_at) == "2025-11-17 Mon 10:15"  # half of 30m, around the clock
+    # the policy's 75 % of 4 working hours: 10:00-12:00, then 13:30-14:30 after the lunch break
+    assert local(desk.ticket(p2).sla_next_at) == "2025-11-17 Mon 14:30"
+    desk.clock.set(cst(2025, 11, 17, 10, 15))
+    assert alerts_in(desk.sweep()) == [("it-team", "⏰ SLA due soon · IT-1")]

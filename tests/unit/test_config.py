@@ -165,6 +165,34 @@ group = "network"
     assert any(p.startswith("desks[0].roles") and "platform:user_id" in p for p in found)
 
 
+def test_sla_policy_and_calendar_problems_are_reported_before_start(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+[[desks]]
+name = "IT"
+prefix = "IT"
+[desks.sla]
+warn_at = 0.8
+[desks.sla.targets.P1]
+respond = "30m"
+resolve = "8h"
+warn_at = 1.5
+[desks.sla.targets.P2]
+respond = "4x"
+resolve = "3bd"
+[[desks.sla.escalations]]
+after = "0m"
+[[desks.sla.escalations]]
+after = "soon"
+[desks.calendar]
+timezone = "Mars/Olympus"
+""")
+    found = problems(path)
+    assert "desks[0].sla.targets.P1.warn_at must be a fraction between 0 and 1 (e.g. 0.75), got 1.5" in found
+    assert any(p.startswith("desks[0].sla.targets.P2.respond: SLA duration '4x'") for p in found)
+    assert any(p.startswith("desks[0].sla.escalations[1].after: ") for p in found)
+    assert "desks[0].calendar.timezone: unknown time zone 'Mars/Olympus'" in found
+
+
 def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
     assert problems(tmp_path / "absent.toml") == [f"config file {tmp_path / 'absent.toml'} does not exist"]
     found = problems(write(tmp_path, "[server\nport = 1\n"))
