@@ -7,7 +7,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, func, inspect, select, update
@@ -20,7 +19,7 @@ from core.settings import Desk
 from core.sla import alerts, pauses
 from core.sla.calendar import BusinessCalendar
 from core.sla.display import calendar_for
-from core.sla.policy import Pause, PolicyError, SlaClock, check_policy, compute_clock
+from core.sla.policy import Pause, PolicyError, SlaClock, check_policy, compute_clock, opening_moments
 
 log = logging.getLogger("deskbot.sla")
 
@@ -188,15 +187,12 @@ class SlaEngine:
     def before_open(self, ctx: Context, desk: Desk, row: dict[str, Any]) -> None:
         """The deadlines and first alert moment of a ticket about to be opened, so its INSERT writes them
         (the "opened" change then finds them current). Left to `refresh` when something is due at once."""
-        view = SimpleNamespace(**row)
-        clock = clock_for(view, desk, ctx.now)
-        if clock is None:
-            return  # refresh logs the missing target
-        row["respond_by"], row["resolve_by"] = deadlines(view, clock)
-        if view.status in OPEN:
-            todo = plan(clock, calendar_for(desk), frozenset(), ctx.now)
-            if not todo.due:
-                row["sla_next_at"] = todo.first_at
+        if row["priority"] not in desk.sla.targets or row["status"] not in OPEN:
+            return  # refresh logs a missing target
+        respond_by, resolve_by, moments = opening_moments(desk.sla, calendar_for(desk), row["priority"], row["created_at"])
+        row["respond_by"], row["resolve_by"] = respond_by, resolve_by
+        if min(moments) > ctx.now:  # else something is due at once: refresh sends it
+            row["sla_next_at"] = min(moments)
 
     def on_ticket_change(self, ctx: Context, ticket: Ticket, what: str) -> None:
         pauses.sync(ctx.session, ticket, ctx.now)

@@ -152,6 +152,26 @@ def compute_clock(
     )
 
 
+def opening_moments(policy: SlaPolicy, calendar: BusinessCalendar, priority: str,
+                    created_at: datetime) -> tuple[datetime, datetime, list[datetime]]:
+    """respond-by, resolve-by and every alert moment of a ticket opened at `created_at`: what
+    `compute_clock` gives for it (no pause, no response, nothing stopped) without building the clock.
+    tests/sla/test_policy.py holds the two to the same answers."""
+    created_us = to_us(created_at)
+    dues: list[int] = []
+    moments: list[int] = []
+    for rule in timer_rules(policy, calendar, priority):
+        origin = rule.clock.axis(created_us)
+        due = rule.due_us(origin)
+        warn = rule.warn_us(origin)
+        dues.append(due)
+        if warn is not None:
+            moments.append(warn)
+        moments.append(due)
+        moments.extend(escalations_us(rule, due))
+    return from_us(dues[0]), from_us(dues[1]), [from_us(m) for m in moments]
+
+
 @dataclass(frozen=True, slots=True)
 class TimerRule:
     """One target of a priority, resolved against a calendar: its clock and lengths in microseconds.

@@ -206,3 +206,27 @@ def test_bad_policies_are_named() -> None:
     with pytest.raises(PolicyError, match=r"escalations\[0\]"):
         check_policy(SlaPolicy(escalations=[EscalationLevel(after="soon")]))
     check_policy(SlaPolicy())
+
+
+def test_opening_moments_are_those_of_the_full_clock() -> None:
+    """The shortcut used when a ticket is opened gives what compute_clock and plan give."""
+    import random
+
+    from core.sla.engine import plan
+    from core.sla.policy import opening_moments
+
+    policy = SlaPolicy(
+        targets={**POLICY.targets, "P1": SlaTarget(respond="30m", resolve="8h", business_hours=False, warn_at=0.5)},
+        escalations=[EscalationLevel(after="0m"), EscalationLevel(after="1h"), EscalationLevel(after="1bd")])
+    no_warning = SlaPolicy(warn_at=0.0)
+    rng = random.Random(11)
+    start = cst(2025, 9, 20)  # over the National Day holiday, its make-up days and weekends
+    for _ in range(400):
+        created = start + timedelta(minutes=rng.randrange(120 * 24 * 60), seconds=rng.randrange(60))
+        for pol in (policy, no_warning):
+            for priority in ("P0", "P1", "P2", "P3"):
+                full = compute_clock(policy=pol, calendar=CAL, priority=priority, created_at=created, now=created)
+                respond_by, resolve_by, moments = opening_moments(pol, CAL, priority, created)
+                assert (respond_by, resolve_by) == (full.respond.due_at, full.resolve.due_at), (priority, created)
+                assert sorted(moments) == sorted(at for _, at in full.moments()), (priority, created)
+                assert min(moments) == plan(full, CAL, frozenset(), created).first_at
