@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlmodel import select
 
 from core import tickets
@@ -19,12 +19,22 @@ from core.desks import Refusal
 from core.events import UserRef
 from core.i18n import EN
 from core.intents import parse_ticket_ref
+from core.jsontext import valid_text
 from core.settings import Priority
 
 bearer = HTTPBearer(auto_error=False)
 
 
-class TicketIn(BaseModel):
+class _Body(BaseModel):
+    """A request body whose text any database can store (see core.jsontext.valid_text)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _valid(cls, value: Any) -> Any:
+        return valid_text(value) if isinstance(value, str) else value
+
+
+class TicketIn(_Body):
     subject: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=100_000)
     requester: str = Field(default="api:integration", pattern=r"^[a-z]+:.+$",
@@ -36,12 +46,12 @@ class TicketIn(BaseModel):
     location: str | None = None
 
 
-class CommentIn(BaseModel):
+class CommentIn(_Body):
     text: str = Field(min_length=1, max_length=100_000)
     author: str = Field(default="api:integration", pattern=r"^[a-z]+:.+$")
 
 
-class StatusIn(BaseModel):
+class StatusIn(_Body):
     status: Literal["new", "assigned", "in_progress", "waiting", "resolved", "closed"]
     note: str = ""
     actor: str = Field(default="api:integration", pattern=r"^[a-z]+:.+$")

@@ -2,7 +2,7 @@
 
 Events, cards and outbox rows are written and read several times per event on the intake path, where
 the standard library's encoder costs more than the database does. Whatever orjson refuses (integers
-beyond 64 bits, say) falls back to the standard library, which writes the same JSON."""
+beyond 64 bits, lone surrogates) falls back to the standard library, which writes the same JSON."""
 
 from __future__ import annotations
 
@@ -24,11 +24,17 @@ def dumps(value: Any) -> str:
     try:
         return orjson.dumps(value, option=_OPTIONS).decode()
     except TypeError:
-        return _PLAIN(value)
+        return valid_text(_PLAIN(value))
 
 
 def dumps_any(value: Any) -> str:
     try:
         return orjson.dumps(value, default=str, option=_ANY_OPTIONS).decode()
     except TypeError:
-        return _PLAIN_ANY(value)
+        return valid_text(_PLAIN_ANY(value))
+
+
+def valid_text(text: str) -> str:
+    """Text every database can store: a lone surrogate (half of a broken emoji, which a platform's
+    JSON escape can carry) becomes U+FFFD; a split pair is joined again."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

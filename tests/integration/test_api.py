@@ -235,3 +235,14 @@ async def test_openapi_is_served(client: httpx.AsyncClient) -> None:
     assert {"/api/v1/tickets", "/api/v1/tickets/{key}", "/api/v1/tickets/{key}/comments",
             "/api/v1/tickets/{key}/status"} <= set(spec["paths"])
     assert "post" in spec["paths"]["/api/v1/tickets"] and "get" in spec["paths"]["/api/v1/tickets"]
+
+
+async def test_half_an_emoji_in_a_body_is_stored_as_a_replacement_character(client: httpx.AsyncClient) -> None:
+    resp = await client.post("/api/v1/tickets", content='{"subject": "VPN \\ud83d down", "description": "x"}',
+                             headers={**AUTH, "content-type": "application/json"})
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["subject"] == "VPN \ufffd down"
+    key = resp.json()["key"]
+    resp = await client.post(f"/api/v1/tickets/{key}/comments", content='{"text": "\\ude00 still"}',
+                             headers={**AUTH, "content-type": "application/json"})
+    assert resp.status_code in (200, 201), resp.text

@@ -89,6 +89,16 @@ def test_the_stored_copy_is_masked(engine: Engine) -> None:
     assert "Sup3rSecret" not in payload
 
 
+def test_half_an_emoji_is_stored_as_a_replacement_character(h: DeskHarness, engine: Engine) -> None:
+    # a platform's JSON can carry "\ud83d" alone (a broken emoji): no database stores that as it is
+    broken = message("e1", "VPN down \ud83d again", user=UserRef(platform="webchat", user_id="bob",
+                                                               display_name="Bob \ude00"))
+    assert intake.store(h.uow, broken) is not None
+    assert [p.failed for p in intake.process_batch(h.uow, h.services)] == [False]
+    ticket = h.ticket("IT-1")
+    assert (ticket.subject, ticket.requester_name) == ("VPN down \ufffd again", "Bob \ufffd")
+
+
 def test_each_stored_event_is_processed_once_in_order(h: DeskHarness, engine: Engine) -> None:
     for n in range(1, 4):
         intake.store(h.uow, message(f"e{n}", f"Problem number {n}", user=h.user(f"user{n}")))
