@@ -20,18 +20,19 @@ from core.events import UserRef
 from core.i18n import EN
 from core.intents import parse_ticket_ref
 from core.jsontext import valid_text
+from core.masking import without_controls
 from core.settings import Priority
 
 bearer = HTTPBearer(auto_error=False)
 
 
 class _Body(BaseModel):
-    """A request body whose text any database can store (see core.jsontext.valid_text)."""
+    """A request body whose text any database can store: no control characters, no half emoji."""
 
     @field_validator("*", mode="before")
     @classmethod
     def _valid(cls, value: Any) -> Any:
-        return valid_text(value) if isinstance(value, str) else value
+        return without_controls(valid_text(value)) if isinstance(value, str) else value
 
 
 class TicketIn(_Body):

@@ -30,7 +30,7 @@ from core.events import (
     event_to_json,
 )
 from core.i18n import norm_lang, t
-from core.masking import mask_secrets
+from core.masking import mask_secrets, without_controls
 from core.replies import Outgoing, Reply
 
 log = logging.getLogger(__name__)
@@ -38,16 +38,20 @@ MAX_ATTEMPTS = 5
 
 
 def masked(event: Inbound) -> Inbound:
-    """Secrets never reach the database, not even in the stored event."""
+    """Secrets never reach the database, not even in the stored event (nor control characters)."""
     if isinstance(event, MessageReceived):
-        return dataclasses.replace(event, text=mask_secrets(event.text))
+        return dataclasses.replace(event, text=_stored(event.text))
     if isinstance(event, ReactionAdded) and event.target_text:
-        return dataclasses.replace(event, target_text=mask_secrets(event.target_text))
+        return dataclasses.replace(event, target_text=_stored(event.target_text))
     if isinstance(event, CommandInvoked):
-        return dataclasses.replace(event, args=tuple(mask_secrets(" ".join(event.args)).split()))
+        return dataclasses.replace(event, args=tuple(_stored(" ".join(event.args)).split()))
     if isinstance(event, FormSubmitted):
-        return dataclasses.replace(event, values={k: mask_secrets(v) for k, v in event.values.items()})
+        return dataclasses.replace(event, values={k: _stored(v) for k, v in event.values.items()})
     return event
+
+
+def _stored(text: str) -> str:
+    return mask_secrets(without_controls(text))
 
 
 def store(uow: UnitOfWork, event: Inbound) -> int | None:

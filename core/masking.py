@@ -1,4 +1,5 @@
-"""Mask secrets people paste into chat (passwords, tokens, keys) before they are stored or shown."""
+"""Mask secrets people paste into chat (passwords, tokens, keys) before they are stored or shown, and
+drop the control characters no text column takes (PostgreSQL refuses NUL)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,10 @@ def mask_secrets(text: str) -> str:
         else:
             text = pattern.sub(MASK, text)
     return text
+
+
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab, newline and carriage return stay
+
+
+def without_controls(text: str) -> str:
+    return _CONTROLS.sub("", text)

@@ -238,10 +238,10 @@ async def test_openapi_is_served(client: httpx.AsyncClient) -> None:
 
 
 async def test_half_an_emoji_in_a_body_is_stored_as_a_replacement_character(client: httpx.AsyncClient) -> None:
-    resp = await client.post("/api/v1/tickets", content='{"subject": "VPN \\ud83d down", "description": "x"}',
+    resp = await client.post("/api/v1/tickets", content='{"subject": "VPN \\ud83d down", "description": "x\\u0000y"}',
                              headers={**AUTH, "content-type": "application/json"})
     assert resp.status_code == 201, resp.text
-    assert resp.json()["subject"] == "VPN \ufffd down"
+    assert (resp.json()["subject"], resp.json()["description"]) == ("VPN \ufffd down", "xy")
     key = resp.json()["key"]
     resp = await client.post(f"/api/v1/tickets/{key}/comments", content='{"text": "\\ude00 still"}',
                              headers={**AUTH, "content-type": "application/json"})

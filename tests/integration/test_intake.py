@@ -99,6 +99,13 @@ def test_half_an_emoji_is_stored_as_a_replacement_character(h: DeskHarness, engi
     assert (ticket.subject, ticket.requester_name) == ("VPN down \ufffd again", "Bob \ufffd")
 
 
+def test_control_characters_are_dropped_before_storing(h: DeskHarness) -> None:
+    # PostgreSQL text columns refuse NUL; tabs and line breaks are kept
+    assert intake.store(h.uow, message("e1", "VPN\x00 down\x07\tsince\r\nmorning")) is not None
+    assert [p.failed for p in intake.process_batch(h.uow, h.services)] == [False]
+    assert h.ticket("IT-1").description == "VPN down\tsince\r\nmorning"
+
+
 def test_each_stored_event_is_processed_once_in_order(h: DeskHarness, engine: Engine) -> None:
     for n in range(1, 4):
         intake.store(h.uow, message(f"e{n}", f"Problem number {n}", user=h.user(f"user{n}")))
