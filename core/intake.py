@@ -40,7 +40,8 @@ MAX_ATTEMPTS = 5
 def masked(event: Inbound) -> Inbound:
     """Secrets never reach the database, not even in the stored event (nor control characters)."""
     if isinstance(event, MessageReceived):
-        return dataclasses.replace(event, text=_stored(event.text))
+        text = _stored(event.text)
+        return event if text == event.text else dataclasses.replace(event, text=text)
     if isinstance(event, ReactionAdded) and event.target_text:
         return dataclasses.replace(event, target_text=_stored(event.target_text))
     if isinstance(event, CommandInvoked):
