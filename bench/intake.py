@@ -3,7 +3,8 @@
 The messages go through the runtime's own path (RuntimeSink with group commit, IntakeWorker with its
 default batch size), with every person writing concurrently. Prints events/s and per-event latency
 (submitted → processed), then the floor: the very rows that run wrote, written with plain sqlite3
-into deskbot's own schema. Run: .venv/bin/python bench/intake.py [--events N] [--users N]
+into deskbot's own schema. Each is run three times and the median reported.
+Run: .venv/bin/python bench/intake.py [--events N] [--users N] [--repeat N]
 """
 
 from __future__ import annotations
@@ -223,11 +224,17 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--paced", type=float, default=0.5,
                         help="second run: messages arrive at this share of the measured throughput")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of deskbot and of the floor; the median of each is reported")
     args = parser.parse_args()
     events = make_events(args.events, args.users)
     with tempfile.TemporaryDirectory() as tmp:
-        elapsed, latencies, counts = run_core(Path(tmp) / "deskbot.db", events, args.users)
-        floor, floor_stores = run_floor(Path(tmp) / "deskbot.db", Path(tmp) / "floor.db")
+        runs = sorted(((run_core(Path(tmp) / f"deskbot{i}.db", events, args.users), i) for i in range(args.repeat)),
+                      key=lambda run: run[0][0])
+        (elapsed, latencies, counts), median_run = runs[len(runs) // 2]
+        floors = sorted(run_floor(Path(tmp) / f"deskbot{median_run}.db", Path(tmp) / f"floor{i}.db")
+                        for i in range(args.repeat))
+        floor, floor_stores = floors[len(floors) // 2]
         rate = args.paced * len(events) / elapsed
         paced_events = events[: max(500, len(events) // 5)]
         _, paced_latencies, _ = run_core(Path(tmp) / "paced.db", paced_events, args.users, rate=rate)
@@ -243,7 +250,8 @@ def main() -> None:
           f"p99 {pq[98] * 1000:.1f} ms over {len(paced_latencies)} events")
     print(f"plain sqlite3 floor: {len(events) / floor:,.0f} events/s ({floor:.2f} s: storing the events "
           f"{floor_stores:.2f} s, the rest {floor - floor_stores:.2f} s)")
-    print(f"ratio deskbot/floor: {elapsed / floor:.1f}x")
+    print(f"ratio deskbot/floor: {elapsed / floor:.1f}x (medians of {args.repeat} runs each: deskbot "
+          f"{', '.join(f'{r[0][0]:.2f}' for r in runs)} s; floor {', '.join(f'{f[0]:.2f}' for f in floors)} s)")
 
 
 if __name__ == "__main__":
