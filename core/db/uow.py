@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-_WRITERS: dict[int, tuple[Engine, threading.RLock]] = {}
+# one lock per engine, kept no longer than the engine itself
+_WRITERS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
 _WRITERS_LOCK = threading.Lock()
 
 
 def _writer_lock(engine: Engine) -> threading.RLock:
     with _WRITERS_LOCK:
-        known = _WRITERS.get(id(engine))
-        if known is None or known[0] is not engine:
-            known = _WRITERS[id(engine)] = (engine, threading.RLock())
-        return known[1]
+        return _WRITERS.setdefault(engine, threading.RLock())
 
 
 class UnitOfWork:
