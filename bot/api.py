@@ -19,8 +19,7 @@ from core.desks import Refusal
 from core.events import UserRef
 from core.i18n import EN
 from core.intents import parse_ticket_ref
-from core.jsontext import valid_text
-from core.masking import without_controls
+from core.masking import storable
 from core.settings import Priority
 
 bearer = HTTPBearer(auto_error=False)
@@ -32,7 +31,7 @@ class _Body(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _valid(cls, value: Any) -> Any:
-        return without_controls(valid_text(value)) if isinstance(value, str) else value
+        return storable(value) if isinstance(value, str) else value
 
 
 class TicketIn(_Body):

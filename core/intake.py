@@ -30,7 +30,7 @@ from core.events import (
     event_to_json,
 )
 from core.i18n import norm_lang, t
-from core.masking import mask_secrets, without_controls
+from core.masking import mask_secrets, storable
 from core.replies import Outgoing, Reply
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def masked(event: Inbound) -> Inbound:
 
 
 def _stored(text: str) -> str:
-    return mask_secrets(without_controls(text))
+    return mask_secrets(storable(text))
 
 
 def store(uow: UnitOfWork, event: Inbound) -> int | None:

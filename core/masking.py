@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from core.jsontext import valid_text
+
 MASK = "••••••"
 
 # words that follow "password is ..." when people talk about a password rather than paste one
@@ -37,5 +39,6 @@ def mask_secrets(text: str) -> str:
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab, newline and carriage return stay
 
 
-def without_controls(text: str) -> str:
-    return _CONTROLS.sub("", text)
+def storable(text: str) -> str:
+    """Text any text column takes: control characters dropped, half an emoji made U+FFFD."""
+    return _CONTROLS.sub("", valid_text(text))
