@@ -187,12 +187,13 @@ class SlaEngine:
     def before_open(self, ctx: Context, desk: Desk, row: dict[str, Any]) -> None:
         """The deadlines and first alert moment of a ticket about to be opened, so its INSERT writes them
         (the "opened" change then finds them current). Left to `refresh` when something is due at once."""
-        if row["priority"] not in desk.sla.targets or row["status"] not in OPEN:
-            return  # refresh logs a missing target
+        if row["priority"] not in desk.sla.targets:
+            return  # refresh logs the missing target
         respond_by, resolve_by, moments = opening_moments(desk.sla, calendar_for(desk), row["priority"], row["created_at"])
         row["respond_by"], row["resolve_by"] = respond_by, resolve_by
-        if min(moments) > ctx.now:  # else something is due at once: refresh sends it
-            row["sla_next_at"] = min(moments)
+        first = min(moments)
+        if first > ctx.now:  # else something is due at once: refresh sends it
+            row["sla_next_at"] = first
 
     def on_ticket_change(self, ctx: Context, ticket: Ticket, what: str) -> None:
         pauses.sync(ctx.session, ticket, ctx.now)
