@@ -53,6 +53,11 @@ class _Pending(NamedTuple):
     kind: str  # "message" | "welcome"
 
 
+def _stream(content: str) -> dict[str, Any]:
+    """A robot's answer to a message: a "stream" message sent as one finished chunk."""
+    return {"msgtype": "stream", "stream": {"id": secrets.token_hex(8), "finish": True, "content": content}}
+
+
 def _remember(store: OrderedDict[str, Any], key: str, value: Any) -> None:
     store[key] = value
     store.move_to_end(key)
@@ -329,8 +334,7 @@ class WeComAdapter:
         words = t("error.not_taken", detect_lang(text, norm_lang(event.lang_hint, EN)))
         try:
             if isinstance(event, MessageReceived) and req_id:  # the answer to that very message
-                await robot.request(RESPOND, {"msgtype": "stream", "stream": {
-                    "id": secrets.token_hex(8), "finish": True, "content": words}}, req_id=req_id)
+                await robot.request(RESPOND, _stream(words), req_id=req_id)
             else:
                 await robot.request(SEND, {"chatid": event.conversation.chat_id, "msgtype": "markdown",
                                            "markdown": {"content": words}})
@@ -398,8 +402,7 @@ class WeComAdapter:
             elif pending.kind == "message" and age <= RESPOND_WINDOW:
                 cmd = RESPOND
                 if not template:  # replies to a message are "stream" messages; one finished chunk
-                    reply_body = {"msgtype": "stream", "stream": {"id": secrets.token_hex(8), "finish": True,
-                                                                  "content": body["markdown"]["content"]}}
+                    reply_body = _stream(body["markdown"]["content"])
             if cmd:
                 try:
                     ack = await robot.request(cmd, reply_body, req_id=pending.req_id)
